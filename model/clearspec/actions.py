@@ -1,0 +1,94 @@
+"""The actions a ledger accepts (spec: state.md). Each is an immutable record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """COL-3: ``amount`` of ``asset`` enters ``account`` (created if new)."""
+
+    account: str
+    asset: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """COL-4: ``amount`` of ``asset`` leaves ``account`` and the protocol."""
+
+    account: str
+    asset: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """COL-5: ``amount`` of ``asset`` moves from ``source`` to ``destination``."""
+
+    source: str
+    destination: str
+    asset: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdvanceTime:
+    """CLK-1: the ledger's clock moves to ``now`` (seconds)."""
+
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class PriceReport:
+    """One reporter's signed claim: ``feed`` was ``price`` at ``timestamp`` in ``round``."""
+
+    feed: str
+    price: int
+    timestamp: int
+    round: int
+    reporter: str
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OracleUpdate:
+    """ORA-*: a relayer submits the reports of one round for one feed."""
+
+    feed: str
+    reports: tuple[PriceReport, ...]
+
+
+class Side(StrEnum):
+    """The taker's side of a fill."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """TRD-2: one match from the off-chain engine. ``size`` is base units (> 0),
+    ``price`` is at the market feed's decimals; fee rates are in ppm of notional,
+    negative for a rebate."""
+
+    market: str
+    maker: str
+    taker: str
+    taker_side: Side
+    size: int
+    price: int
+    maker_fee_ppm: int
+    taker_fee_ppm: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettleTrades:
+    """TRD-1: a batch of fills, settled atomically."""
+
+    fills: tuple[Fill, ...]
+
+
+Action = Deposit | Withdraw | Transfer | AdvanceTime | OracleUpdate | SettleTrades

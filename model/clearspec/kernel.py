@@ -1,0 +1,260 @@
+"""The arithmetic kernel (spec: arithmetic.md, rules ARI-*): the only module that imports z3.
+
+Every amount in the model is an integer. The model's functions are typed with
+``int`` and ``bool`` and run on Python ints when the protocol executes; the
+prover passes Z3 integer terms through the *same* functions. That works because
+the model never branches on an amount with ``if``: every branch, division and
+precondition goes through a helper here, which computes directly on concrete
+values and builds a Z3 term on symbolic ones.
+
+A symbolic run happens inside :func:`tracing`, which collects
+
+* the guards of :func:`require` in evaluation order (the action is accepted
+  when all hold; the first that fails names the error code), and
+* the conditions of :func:`holds` (contract conditions) as proof obligations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import z3
+
+from clearspec.errors import ClearingError, ErrorCode, KernelError
+
+
+@dataclass
+class Trace:
+    """What one symbolic run of model code established."""
+
+    guards: list[tuple[Any, ErrorCode, str]] = field(default_factory=list)
+    obligations: list[tuple[Any, str]] = field(default_factory=list)
+
+    def accepted(self) -> Any:
+        """The condition under which every guard held (the action is accepted)."""
+        return z3.And(*[g for g, _, _ in self.guards]) if self.guards else z3.BoolVal(True)
+
+
+_TRACE: ContextVar[Trace | None] = ContextVar("clearspec_trace", default=None)
+
+
+@contextmanager
+def tracing() -> Iterator[Trace]:
+    """Run model code on symbolic values, collecting guards and obligations."""
+    trace = Trace()
+    token = _TRACE.set(trace)
+    try:
+        yield trace
+    finally:
+        _TRACE.reset(token)
+
+
+def is_symbolic(value: object) -> bool:
+    """True for a Z3 term (an amount or condition the prover left open)."""
+    return isinstance(value, z3.ExprRef)
+
+
+def _concrete_bool(cond: bool) -> bool | None:
+    """The truth value of a condition if it is known without a solver, else None."""
+    if isinstance(cond, bool):
+        return cond
+    simplified = z3.simplify(cast(Any, cond))
+    if z3.is_true(simplified):
+        return True
+    if z3.is_false(simplified):
+        return False
+    return None
+
+
+def definitely(cond: bool) -> bool:
+    """True only when ``cond`` is concretely true.
+
+    For representation choices that do not change meaning (dropping an empty
+    position from a map): on symbolic values the entry is simply kept.
+    """
+    return _concrete_bool(cond) is True
+
+
+# --- ARI-1: branching -------------------------------------------------------------
+
+
+def ite(cond: bool, then: int, other: int) -> int:
+    """``then if cond else other`` on concrete and symbolic values (ARI-1)."""
+    known = _concrete_bool(cond) if not isinstance(cond, bool) else cond
+    if known is not None:
+        return then if known else other
+    return cast(int, z3.If(cast(Any, cond), then, other))
+
+
+def ite_bool(cond: bool, then: bool, other: bool) -> bool:
+    """``then if cond else other`` for conditions (ARI-1)."""
+    if isinstance(cond, bool):
+        return then if cond else other
+    return cast(bool, z3.If(cast(Any, cond), then, other))
+
+
+def min_(a: int, b: int) -> int:
+    """The smaller of two amounts (ARI-1)."""
+    return ite(a <= b, a, b)
+
+
+def max_(a: int, b: int) -> int:
+    """The larger of two amounts (ARI-1)."""
+    return ite(a >= b, a, b)
+
+
+def abs_(a: int) -> int:
+    """The magnitude of an amount (ARI-1)."""
+    return ite(a >= 0, a, -a)
+
+
+def clamp(a: int, low: int, high: int) -> int:
+    """``a`` limited to ``[low, high]``; requires ``low <= high`` (ARI-1)."""
+    return min_(max_(a, low), high)
+
+
+def sign(a: int) -> int:
+    """-1, 0 or 1 (ARI-1)."""
+    return ite(a > 0, 1, ite(a < 0, -1, 0))
+
+
+def and_(*conds: bool) -> bool:
+    """Conjunction on concrete and symbolic conditions."""
+    if all(isinstance(c, bool) for c in conds):
+        return all(conds)
+    return cast(bool, z3.And(*[cast(Any, c) for c in conds]))
+
+
+def or_(*conds: bool) -> bool:
+    """Disjunction on concrete and symbolic conditions."""
+    if all(isinstance(c, bool) for c in conds):
+        return any(conds)
+    return cast(bool, z3.Or(*[cast(Any, c) for c in conds]))
+
+
+def not_(cond: bool) -> bool:
+    """Negation on concrete and symbolic conditions."""
+    if isinstance(cond, bool):
+        return not cond
+    return cast(bool, z3.Not(cast(Any, cond)))
+
+
+def implies(premise: bool, conclusion: bool) -> bool:
+    """``premise -> conclusion`` on concrete and symbolic conditions."""
+    return or_(not_(premise), conclusion)
+
+
+def sum_(values: Iterable[int]) -> int:
+    """Sum that starts from the int 0, so an empty sum stays concrete."""
+    total = 0
+    for v in values:
+        total = total + v
+    return total
+
+
+# --- ARI-2: division, always with a named rounding direction ------------------------
+
+
+def _check_divisor(divisor: int) -> None:
+    known = _concrete_bool(divisor > 0)
+    if known is False:
+        raise KernelError(f"divisor must be positive, got {divisor}")
+    if known is None:
+        _record_obligation(divisor > 0, "ARI-2 divisor is positive")
+
+
+def div_floor(a: int, divisor: int) -> int:
+    """``a / divisor`` rounded toward negative infinity; ``divisor > 0`` (ARI-2).
+
+    Z3's integer division is Euclidean, which equals floor division for a
+    positive divisor; Python's ``//`` is floor division. Both agree here.
+    """
+    _check_divisor(divisor)
+    if isinstance(a, int) and isinstance(divisor, int):
+        return a // divisor
+    return cast(int, cast(Any, a) / cast(Any, divisor))
+
+
+def div_ceil(a: int, divisor: int) -> int:
+    """``a / divisor`` rounded toward positive infinity; ``divisor > 0`` (ARI-2)."""
+    return -div_floor(-a, divisor)
+
+
+def mod_floor(a: int, divisor: int) -> int:
+    """The remainder of :func:`div_floor`: ``0 <= r < divisor`` (ARI-2)."""
+    return a - divisor * div_floor(a, divisor)
+
+
+def mul_div_floor(a: int, b: int, divisor: int) -> int:
+    """``a * b / divisor`` rounded down, with no intermediate rounding (ARI-2)."""
+    return div_floor(a * b, divisor)
+
+
+def mul_div_ceil(a: int, b: int, divisor: int) -> int:
+    """``a * b / divisor`` rounded up, with no intermediate rounding (ARI-2)."""
+    return div_ceil(a * b, divisor)
+
+
+def divides(divisor: int, a: int) -> bool:
+    """True when ``divisor`` divides ``a`` exactly; ``divisor > 0`` (ARI-2)."""
+    return mod_floor(a, divisor) == 0
+
+
+# --- ARI-3: preconditions and contract conditions ------------------------------------
+
+
+def require(cond: bool, code: ErrorCode, detail: str = "") -> None:
+    """A precondition of an action (ARI-3).
+
+    Concrete: raise :class:`ClearingError` with ``code`` when ``cond`` is false.
+    Symbolic: record ``cond`` as a guard of the running trace; the action is
+    accepted on the paths where every guard holds.
+    """
+    known = cond if isinstance(cond, bool) else _concrete_bool(cond)
+    if known is True:
+        return
+    if known is False:
+        raise ClearingError(code, detail)
+    trace = _TRACE.get()
+    if trace is None:
+        raise KernelError("symbolic precondition outside kernel.tracing()")
+    trace.guards.append((cond, code, detail))
+
+
+def _record_obligation(cond: Any, label: str) -> None:
+    trace = _TRACE.get()
+    if trace is None:
+        raise KernelError(f"symbolic obligation outside kernel.tracing(): {label}")
+    trace.obligations.append((cond, label))
+
+
+def holds(cond: bool, label: str = "contract") -> bool:
+    """The one way a contract condition is evaluated (ARI-3).
+
+    icontract calls ``bool()`` on a condition's result, which Z3 terms refuse.
+    Concrete conditions pass straight through; a symbolic one is recorded as a
+    proof obligation of the running trace and reported as satisfied here, so the
+    prover, not the run, decides it.
+    """
+    known = cond if isinstance(cond, bool) else _concrete_bool(cond)
+    if known is not None:
+        return known
+    _record_obligation(cond, label)
+    return True
+
+
+def all_hold(conds: Iterable[bool], label: str = "contract") -> bool:
+    """:func:`holds` for every condition; evaluates all of them on symbolic runs."""
+    result = True
+    for c in conds:
+        result = holds(c, label) and result
+    return result
+
+
+def symbolic_int(name: str) -> int:
+    """A fresh Z3 integer, typed as ``int`` so model code accepts it."""
+    return cast(int, z3.Int(name))

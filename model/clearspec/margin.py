@@ -1,0 +1,140 @@
+"""The margin engine (spec: margin.md, rules MRG-*).
+
+An account's risk is three numbers, as in dYdX v4: net collateral (NC), the
+initial margin requirement (IMR) and the maintenance margin requirement (MMR).
+Collateral haircuts enter as requirements rather than as a discount on NC, so
+there is one NC for both checks (MRG-1). Every rounding favours the protocol:
+values round down, requirements round up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import icontract
+
+from clearspec import kernel as k
+from clearspec.params import PPM, AssetParams, MarketParams
+from clearspec.state import Account, Ledger, Position
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    """Net collateral and the two requirements of one account (MRG-1)."""
+
+    nc: int
+    imr: int
+    mmr: int
+
+    def __add__(self, other: Risk) -> Risk:
+        return Risk(self.nc + other.nc, self.imr + other.imr, self.mmr + other.mmr)
+
+
+ZERO_RISK = Risk(0, 0, 0)
+
+
+def _scale(ledger: Ledger, feed: str) -> int:
+    return ledger.params.feed_by_id[feed].scale
+
+
+@icontract.ensure(lambda size, result: k.holds(k.implies(size >= 0, result >= 0)))
+def notional(size: int, price: int, scale: int) -> int:
+    """``size * price / scale`` rounded down (a long is worth less, a short owes more)."""
+    return k.mul_div_floor(size, price, scale)
+
+
+@icontract.require(lambda balance: k.holds(balance >= 0), "non-quote balances are not negative")
+@icontract.ensure(lambda result: k.holds(result.nc >= 0))
+@icontract.ensure(lambda result: k.holds(result.imr >= result.mmr))
+@icontract.ensure(lambda result: k.holds(result.nc >= result.imr))
+def asset_risk(ledger: Ledger, asset: AssetParams, balance: int) -> Risk:
+    """MRG-1: a non-quote collateral balance adds its value to NC and its
+    haircut ``value * (1 - weight)`` to each requirement (rounded up)."""
+    assert asset.feed is not None  # the quote asset is handled by account_risk
+    price = ledger.price(asset.feed)
+    scale = _scale(ledger, asset.feed)
+    value = notional(balance, price, scale)
+    imr = k.mul_div_ceil(balance * price, PPM - asset.initial_weight_ppm, scale * PPM)
+    mmr = k.mul_div_ceil(balance * price, PPM - asset.maintenance_weight_ppm, scale * PPM)
+    # The haircut of the exact value can round above the floored value; cap it.
+    return Risk(value, k.min_(imr, value), k.min_(mmr, value))
+
+
+@icontract.ensure(lambda result: k.holds(result[0] >= result[1]))
+@icontract.ensure(lambda result: k.holds(result[1] >= 0))
+def tiered_requirement(market: MarketParams, abs_size: int, price: int, scale: int) -> tuple[int, int]:
+    """MRG-2: (initial, maintenance) requirement of a position of ``abs_size``.
+
+    Each tier's fraction applies to the part of the size inside its bracket, like
+    a progressive tax, so the requirement is continuous and rises with size.
+    """
+    lower = 0
+    initial_weighted = 0
+    maintenance_weighted = 0
+    for tier in market.tiers:
+        upper = abs_size if tier.up_to_size is None else k.min_(abs_size, tier.up_to_size)
+        part = k.max_(upper - lower, 0)
+        initial_weighted = initial_weighted + part * tier.initial_ppm
+        maintenance_weighted = maintenance_weighted + part * tier.maintenance_ppm
+        if tier.up_to_size is not None:
+            lower = tier.up_to_size
+    return (
+        k.mul_div_ceil(initial_weighted, price, scale * PPM),
+        k.mul_div_ceil(maintenance_weighted, price, scale * PPM),
+    )
+
+
+@icontract.ensure(lambda result: k.holds(result.imr >= result.mmr))
+@icontract.ensure(lambda result: k.holds(result.mmr >= 0))
+def position_risk(ledger: Ledger, market: MarketParams, position: Position) -> Risk:
+    """MRG-1/MRG-2: a position adds its unrealised value ``size * price + quote``
+    to NC and its tiered requirements to IMR and MMR."""
+    price = ledger.price(market.feed)
+    scale = _scale(ledger, market.feed)
+    initial, maintenance = tiered_requirement(market, k.abs_(position.size), price, scale)
+    return Risk(notional(position.size, price, scale) + position.quote, initial, maintenance)
+
+
+@icontract.ensure(lambda result: k.holds(result.imr >= result.mmr))
+@icontract.ensure(lambda result: k.holds(result.mmr >= 0))
+def account_risk(ledger: Ledger, account: Account) -> Risk:
+    """MRG-1: the account's NC, IMR and MMR at the ledger's oracle prices.
+
+    Costs O(assets + positions of this account), never O(accounts).
+    """
+    params = ledger.params
+    risk = ZERO_RISK
+    for asset_id, balance in account.balances.items():
+        if asset_id == params.quote_asset:
+            risk = risk + Risk(balance, 0, 0)
+        else:
+            risk = risk + asset_risk(ledger, params.asset_by_id[asset_id], balance)
+    for market_id, position in account.positions.items():
+        risk = risk + position_risk(ledger, params.market_by_id[market_id], position)
+    return risk
+
+
+def meets_initial(risk: Risk) -> bool:
+    """MRG-3: at or above initial margin."""
+    return risk.nc >= risk.imr
+
+
+def is_liquidatable(risk: Risk) -> bool:
+    """MRG-6: a positive maintenance requirement that net collateral does not cover."""
+    return k.and_(risk.mmr > 0, risk.nc < risk.mmr)
+
+
+def update_allowed(before: Risk, after: Risk) -> bool:
+    """MRG-4: dYdX v4's rule for an update of an account's positions.
+
+    Accepted if the account ends at or above initial margin. Otherwise it is
+    accepted only if the update is not riskier: the MMR does not rise and the
+    collateral ratio NC/MMR does not fall (compared by cross-multiplying, so no
+    division). Where either MMR is zero the ratio is undefined, and the update is
+    accepted only if both are zero and NC strictly rises.
+    """
+    some_zero = k.or_(before.mmr == 0, after.mmr == 0)
+    zero_case = k.and_(before.mmr == 0, after.mmr == 0, after.nc > before.nc)
+    ratio_ok = after.nc * before.mmr >= before.nc * after.mmr
+    not_riskier = k.and_(after.mmr <= before.mmr, k.ite_bool(some_zero, zero_case, ratio_ok))
+    return k.or_(meets_initial(after), not_riskier)

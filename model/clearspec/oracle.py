@@ -1,0 +1,140 @@
+"""The oracle network (spec: oracle.md, rules ORA-*).
+
+A registered set of reporters signs price reports with ed25519. An update is
+accepted only if every report in it is valid; its price is the lower median of
+the reports, which with at most ``f`` faulty reporters among ``n >= 2f + 1``
+reports lies within the range of the honest ones (ORA-8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import icontract
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from clearspec import kernel as k
+from clearspec.actions import OracleUpdate, PriceReport
+from clearspec.errors import ErrorCode
+from clearspec.params import PPM
+from clearspec.state import Ledger, OraclePrice
+
+MESSAGE_DOMAIN = b"clearspec/oracle-report/v1"
+
+
+def report_message(feed: str, price: int, timestamp: int, round_: int) -> bytes:
+    """ORA-2: the exact bytes a reporter signs.
+
+    Newline-separated: the domain tag, the feed id (UTF-8), then price,
+    timestamp and round as base-10 integers with no leading zeros.
+    """
+    fields = [MESSAGE_DOMAIN, feed.encode(), b"%d" % price, b"%d" % timestamp, b"%d" % round_]
+    return b"\n".join(fields)
+
+
+@icontract.ensure(lambda result: len(result.signature) == 64)
+def sign_report(
+    key: Ed25519PrivateKey, reporter: str, feed: str, price: int, timestamp: int, round_: int
+) -> PriceReport:
+    """A report signed by ``key`` (what a reporter runs; tests and simulations use it)."""
+    signature = key.sign(report_message(feed, price, timestamp, round_))
+    return PriceReport(feed, price, timestamp, round_, reporter, signature)
+
+
+def signature_valid(public_key: bytes, report: PriceReport) -> bool:
+    """ORA-2: the report's signature verifies under the reporter's public key."""
+    message = report_message(report.feed, report.price, report.timestamp, report.round)
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(report.signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+@icontract.require(lambda prices: len(prices) > 0)
+@icontract.ensure(lambda prices, result: result in prices)
+@icontract.ensure(
+    lambda prices, result: (
+        sum(1 for p in prices if p <= result) >= (len(prices) + 1) // 2
+        and sum(1 for p in prices if p >= result) >= len(prices) // 2 + 1
+    ),
+    "at least half the reports lie at or below, and more than half at or above",
+)
+def lower_median(prices: Sequence[int]) -> int:
+    """ORA-7: the element at index ``(n - 1) // 2`` of the sorted prices."""
+    ordered = sorted(prices)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def within_ppm(value: int, reference: int, band_ppm: int) -> bool:
+    """``|value - reference| <= reference * band_ppm / 1e6``, without division."""
+    return k.abs_(value - reference) * PPM <= reference * band_ppm
+
+
+def _check_report(ledger: Ledger, update: OracleUpdate, report: PriceReport, seen: set[str]) -> None:
+    """ORA-3..ORA-6: the per-report checks, in the order the spec fixes."""
+    oracle = ledger.params.oracle
+    last_round = ledger.prices[update.feed].round
+    who = f"report from {report.reporter!r}"
+    k.require(report.feed == update.feed, ErrorCode.ORACLE_FEED_MISMATCH, who)
+    key = ledger.params.reporter_keys.get(report.reporter)
+    k.require(key is not None, ErrorCode.ORACLE_UNKNOWN_REPORTER, who)
+    assert key is not None
+    k.require(len(report.signature) > 0, ErrorCode.ORACLE_UNSIGNED_REPORT, who)
+    k.require(signature_valid(key, report), ErrorCode.ORACLE_BAD_SIGNATURE, who)
+    k.require(report.reporter not in seen, ErrorCode.ORACLE_DUPLICATE_REPORTER, who)
+    k.require(report.price > 0, ErrorCode.ORACLE_NON_POSITIVE_PRICE, who)
+    k.require(report.round > last_round, ErrorCode.ORACLE_REPLAYED_ROUND, who)
+    k.require(report.round == update.reports[0].round, ErrorCode.ORACLE_ROUND_MISMATCH, who)
+    k.require(
+        report.timestamp <= ledger.now + oracle.max_future_skew,
+        ErrorCode.ORACLE_FUTURE_REPORT,
+        who,
+    )
+    k.require(ledger.now - report.timestamp <= oracle.max_age, ErrorCode.ORACLE_STALE_REPORT, who)
+
+
+@icontract.ensure(
+    lambda ledger, update, result: result.prices[update.feed].round > ledger.prices[update.feed].round,
+    "ORA-4: rounds strictly increase",
+)
+@icontract.ensure(
+    lambda ledger, update, result: (
+        min(r.price for r in update.reports)
+        <= result.prices[update.feed].price
+        <= max(r.price for r in update.reports)
+    ),
+    "ORA-7: the accepted price lies within the reported range",
+)
+@icontract.ensure(lambda ledger, result: result.accounts is ledger.accounts, "prices move no balance")
+def apply_oracle_update(ledger: Ledger, update: OracleUpdate) -> Ledger:
+    """ORA-1..ORA-9: accept a round of reports for one feed, or reject it whole."""
+    oracle = ledger.params.oracle
+    k.require(update.feed in ledger.params.feed_by_id, ErrorCode.UNKNOWN_FEED, update.feed)
+    k.require(len(update.reports) > 0, ErrorCode.ORACLE_NO_REPORTS)
+    seen: set[str] = set()
+    for report in update.reports:
+        _check_report(ledger, update, report, seen)
+        seen.add(report.reporter)
+    k.require(
+        len(update.reports) >= oracle.quorum,
+        ErrorCode.ORACLE_QUORUM_NOT_MET,
+        f"{len(update.reports)} of {oracle.quorum} reports",
+    )
+    price = lower_median([r.price for r in update.reports])
+    for report in update.reports:
+        k.require(
+            within_ppm(report.price, price, oracle.report_band_ppm),
+            ErrorCode.ORACLE_OUT_OF_BAND,
+            f"report from {report.reporter!r}: {report.price} vs median {price}",
+        )
+    previous = ledger.prices[update.feed].price
+    k.require(
+        within_ppm(price, previous, oracle.max_deviation_ppm),
+        ErrorCode.ORACLE_CIRCUIT_BREAKER,
+        f"{price} vs previous {previous}",
+    )
+    accepted = OraclePrice(price, update.reports[0].round, ledger.now)
+    return replace(ledger, prices=ledger.prices.set(update.feed, accepted))

@@ -1,0 +1,226 @@
+"""Protocol parameters (spec: parameters.md, rules PAR-*) and their validation.
+
+Parameters are fixed for a ledger's life; every number is an integer. Fractions
+are parts per million (``PPM``); prices are integers with a per-feed number of
+decimals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import icontract
+
+from clearspec import kernel as k
+from clearspec.errors import ClearingError, ErrorCode
+
+PPM = 1_000_000
+# PAR-1: the largest amount, size or price an action may carry. Products of two
+# such values need 200 bits: implementers must use big or 256-bit integers.
+MAX_AMOUNT = 10**30
+
+
+class MarketKind(StrEnum):
+    """A perpetual never expires; a dated future stops trading at ``expiry``."""
+
+    PERPETUAL = "perpetual"
+    DATED = "dated"
+
+
+@dataclass(frozen=True)
+class FeedParams:
+    """An oracle feed. A price ``P`` means ``P / 10**price_decimals`` quote base
+    units per base unit of the asset or market."""
+
+    feed_id: str
+    price_decimals: int
+
+    @property
+    def scale(self) -> int:
+        """``10 ** price_decimals``: divide ``size * price`` by it to get quote units."""
+        return int(10**self.price_decimals)
+
+
+@dataclass(frozen=True)
+class AssetParams:
+    """A collateral asset. The quote asset has no feed and full weight (COL-2)."""
+
+    asset_id: str
+    feed: str | None
+    initial_weight_ppm: int = PPM
+    maintenance_weight_ppm: int = PPM
+
+
+@dataclass(frozen=True)
+class MarginTier:
+    """One bracket of position size (MRG-2): the part of ``|size|`` at or below
+    ``up_to_size`` and above the previous tier's bound pays these fractions.
+    ``up_to_size`` of the last tier is ``None`` (unbounded)."""
+
+    up_to_size: int | None
+    initial_ppm: int
+    maintenance_ppm: int
+
+
+@dataclass(frozen=True)
+class MarketParams:
+    """A perpetual or dated-future market, quoted in the quote asset."""
+
+    market_id: str
+    kind: MarketKind
+    feed: str
+    tiers: tuple[MarginTier, ...]
+    step_size: int
+    tick_size: int
+    max_position: int
+    price_band_ppm: int
+    max_fee_ppm: int
+    expiry: int | None = None
+
+
+@dataclass(frozen=True)
+class OracleParams:
+    """The reporter set and the acceptance rules of ORA-*."""
+
+    reporters: tuple[tuple[str, bytes], ...]
+    quorum: int
+    max_age: int
+    max_future_skew: int
+    report_band_ppm: int
+    max_deviation_ppm: int
+
+
+@dataclass(frozen=True)
+class ProtocolParams:
+    """Everything fixed for the life of a ledger. Build with :func:`make_params`."""
+
+    quote_asset: str
+    assets: tuple[AssetParams, ...]
+    feeds: tuple[FeedParams, ...]
+    markets: tuple[MarketParams, ...]
+    oracle: OracleParams
+    max_batch_fills: int = 64
+    asset_by_id: dict[str, AssetParams] = field(init=False, repr=False, compare=False)
+    feed_by_id: dict[str, FeedParams] = field(init=False, repr=False, compare=False)
+    market_by_id: dict[str, MarketParams] = field(init=False, repr=False, compare=False)
+    reporter_keys: dict[str, bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Lookup tables: derived, so excluded from equality and the encoding.
+        object.__setattr__(self, "asset_by_id", {a.asset_id: a for a in self.assets})
+        object.__setattr__(self, "feed_by_id", {f.feed_id: f for f in self.feeds})
+        object.__setattr__(self, "market_by_id", {m.market_id: m for m in self.markets})
+        object.__setattr__(self, "reporter_keys", dict(self.oracle.reporters))
+
+
+def _fail(detail: str) -> ClearingError:
+    return ClearingError(ErrorCode.INVALID_PARAMS, detail)
+
+
+def _check_ppm(name: str, value: int) -> None:
+    if not 0 <= value <= PPM:
+        raise _fail(f"{name} must be within 0..{PPM}, got {value}")
+
+
+def _validate_assets(params: ProtocolParams) -> None:
+    ids = [a.asset_id for a in params.assets]
+    if len(set(ids)) != len(ids):
+        raise _fail("asset ids must be distinct")
+    if params.quote_asset not in params.asset_by_id:
+        raise _fail(f"quote asset {params.quote_asset!r} is not listed")
+    for asset in params.assets:
+        if asset.asset_id == params.quote_asset:
+            if asset.feed is not None or asset.initial_weight_ppm != PPM:
+                raise _fail("the quote asset has no feed and full weight")
+            continue
+        if asset.feed not in params.feed_by_id:
+            raise _fail(f"asset {asset.asset_id!r} names unknown feed {asset.feed!r}")
+        _check_ppm(f"{asset.asset_id}.initial_weight_ppm", asset.initial_weight_ppm)
+        _check_ppm(f"{asset.asset_id}.maintenance_weight_ppm", asset.maintenance_weight_ppm)
+        if asset.initial_weight_ppm > asset.maintenance_weight_ppm:
+            raise _fail(f"{asset.asset_id}: initial weight exceeds maintenance weight")
+
+
+def _validate_tiers(market: MarketParams) -> None:
+    if not market.tiers:
+        raise _fail(f"{market.market_id}: at least one margin tier")
+    previous_bound = 0
+    previous = MarginTier(0, 0, 0)
+    for i, tier in enumerate(market.tiers):
+        last = i == len(market.tiers) - 1
+        if (tier.up_to_size is None) != last:
+            raise _fail(f"{market.market_id}: only the last tier is unbounded")
+        if tier.up_to_size is not None:
+            if tier.up_to_size <= previous_bound:
+                raise _fail(f"{market.market_id}: tier bounds must increase")
+            previous_bound = tier.up_to_size
+        _check_ppm(f"{market.market_id}.initial_ppm", tier.initial_ppm)
+        _check_ppm(f"{market.market_id}.maintenance_ppm", tier.maintenance_ppm)
+        if not 0 < tier.maintenance_ppm <= tier.initial_ppm:
+            raise _fail(f"{market.market_id}: need 0 < maintenance <= initial fraction")
+        if tier.initial_ppm < previous.initial_ppm or tier.maintenance_ppm < previous.maintenance_ppm:
+            raise _fail(f"{market.market_id}: fractions must not fall as size grows")
+        previous = tier
+
+
+def _validate_markets(params: ProtocolParams) -> None:
+    ids = [m.market_id for m in params.markets]
+    if len(set(ids)) != len(ids):
+        raise _fail("market ids must be distinct")
+    for market in params.markets:
+        feed = params.feed_by_id.get(market.feed)
+        if feed is None:
+            raise _fail(f"{market.market_id} names unknown feed {market.feed!r}")
+        _validate_tiers(market)
+        if market.step_size <= 0 or market.tick_size <= 0 or market.max_position <= 0:
+            raise _fail(f"{market.market_id}: step, tick and max position must be positive")
+        # PAR-3: one step at one tick is a whole number of quote base units, so
+        # every fill's notional is exact.
+        if not k.divides(feed.scale, market.step_size * market.tick_size):
+            raise _fail(f"{market.market_id}: step * tick must be a multiple of 10**decimals")
+        _check_ppm(f"{market.market_id}.price_band_ppm", market.price_band_ppm)
+        _check_ppm(f"{market.market_id}.max_fee_ppm", market.max_fee_ppm)
+        if (market.kind is MarketKind.DATED) != (market.expiry is not None):
+            raise _fail(f"{market.market_id}: a dated future, and only it, has an expiry")
+
+
+def _validate_oracle(params: ProtocolParams) -> None:
+    oracle = params.oracle
+    ids = [r for r, _ in oracle.reporters]
+    keys = [key for _, key in oracle.reporters]
+    if len(set(ids)) != len(ids) or len(set(keys)) != len(keys):
+        raise _fail("reporter ids and keys must be distinct")
+    if any(len(key) != 32 for key in keys):
+        raise _fail("reporter keys are 32-byte ed25519 public keys")
+    if not 1 <= oracle.quorum <= len(ids):
+        raise _fail(f"quorum must be within 1..{len(ids)}")
+    if oracle.max_age <= 0 or oracle.max_future_skew < 0:
+        raise _fail("max_age must be positive and max_future_skew non-negative")
+    _check_ppm("report_band_ppm", oracle.report_band_ppm)
+    _check_ppm("max_deviation_ppm", oracle.max_deviation_ppm)
+    for feed in params.feeds:
+        if not 0 <= feed.price_decimals <= 30:
+            raise _fail(f"{feed.feed_id}: price_decimals must be within 0..30")
+
+
+@icontract.ensure(lambda result: result.quote_asset in result.asset_by_id)
+def make_params(
+    *,
+    quote_asset: str,
+    assets: tuple[AssetParams, ...],
+    feeds: tuple[FeedParams, ...],
+    markets: tuple[MarketParams, ...],
+    oracle: OracleParams,
+    max_batch_fills: int = 64,
+) -> ProtocolParams:
+    """Build and validate a parameter set (PAR-2); raises ``INVALID_PARAMS``."""
+    params = ProtocolParams(quote_asset, assets, feeds, markets, oracle, max_batch_fills)
+    _validate_assets(params)
+    _validate_markets(params)
+    _validate_oracle(params)
+    if len({f.feed_id for f in feeds}) != len(feeds):
+        raise _fail("feed ids must be distinct")
+    if max_batch_fills <= 0:
+        raise _fail("max_batch_fills must be positive")
+    return params

@@ -1,0 +1,115 @@
+"""The ledger state (spec: state.md): immutable, persistent, O(log n) to update.
+
+Every map is an ``immutables.Map`` (a hash array mapped trie), so a transition
+copies only the path to what it changes: its cost does not grow with the number
+of accounts, and the old state stays valid, which makes atomicity structural.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import icontract
+from immutables import Map
+
+from clearspec import kernel as k
+from clearspec.params import ProtocolParams
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An open position in one market (TRD-4).
+
+    ``size`` is signed base units (long > 0). ``quote`` is the signed quote
+    amount the position has paid or received (its cost basis plus every trade
+    since it opened); its unrealised PnL is ``size * price + quote``.
+    """
+
+    size: int
+    quote: int
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Collateral balances by asset and positions by market.
+
+    Non-quote balances are never negative; the quote balance may be (a debt
+    covered by other collateral, COL-2).
+    """
+
+    balances: Map[str, int]
+    positions: Map[str, Position]
+
+    def balance(self, asset: str) -> int:
+        """The balance of ``asset`` (0 when never held)."""
+        return self.balances.get(asset, 0)
+
+
+EMPTY_ACCOUNT = Account(Map(), Map())
+
+
+@dataclass(frozen=True, slots=True)
+class OraclePrice:
+    """The accepted price of a feed, its round and when it was accepted."""
+
+    price: int
+    round: int
+    updated_at: int
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """The whole protocol state. Create with :func:`genesis`."""
+
+    params: ProtocolParams
+    now: int
+    accounts: Map[str, Account]
+    prices: Map[str, OraclePrice]
+    fee_pool: Map[str, int]
+    insurance_fund: Map[str, int]
+    net_deposits: Map[str, int]
+
+    def account(self, account_id: str) -> Account:
+        """The account, or an empty one if it does not exist."""
+        return self.accounts.get(account_id, EMPTY_ACCOUNT)
+
+    def price(self, feed: str) -> int:
+        """The accepted price of a feed; genesis sets every feed."""
+        return self.prices[feed].price
+
+
+def _zero_per_asset(params: ProtocolParams) -> Map[str, int]:
+    return Map({a.asset_id: 0 for a in params.assets})
+
+
+@icontract.require(
+    lambda params, initial_prices: set(initial_prices) == set(params.feed_by_id),
+    "every feed needs an initial price",
+)
+@icontract.require(
+    lambda initial_prices: all(k.holds(p > 0) for p in initial_prices.values()),
+    "initial prices are positive",
+)
+@icontract.ensure(lambda result: len(result.accounts) == 0)
+def genesis(params: ProtocolParams, initial_prices: Mapping[str, int], now: int = 0) -> Ledger:
+    """An empty ledger: no accounts, empty fund and fee pool, a price for every feed."""
+    return Ledger(
+        params=params,
+        now=now,
+        accounts=Map(),
+        prices=Map({f: OraclePrice(p, 0, now) for f, p in initial_prices.items()}),
+        fee_pool=_zero_per_asset(params),
+        insurance_fund=_zero_per_asset(params),
+        net_deposits=_zero_per_asset(params),
+    )
+
+
+def with_balance(account: Account, asset: str, amount: int) -> Account:
+    """The account with ``asset``'s balance set to ``amount``."""
+    return replace(account, balances=account.balances.set(asset, amount))
+
+
+def add_to(totals: Map[str, int], key: str, delta: int) -> Map[str, int]:
+    """A per-asset total with ``delta`` added to ``key``."""
+    return totals.set(key, totals.get(key, 0) + delta)

@@ -1,0 +1,170 @@
+"""Trade settlement (spec: trading.md, rules TRD-*).
+
+The off-chain matching engine sends batches of fills; the ledger checks each
+fill, applies the whole batch, then checks every account the batch touched.
+Any failure rejects the batch whole (TRD-1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import icontract
+from immutables import Map
+
+from clearspec import kernel as k
+from clearspec.actions import Fill, SettleTrades, Side
+from clearspec.errors import ErrorCode
+from clearspec.invariants import local_zero_sum
+from clearspec.margin import account_risk, notional, update_allowed
+from clearspec.oracle import within_ppm
+from clearspec.params import PPM, MarketKind, MarketParams
+from clearspec.state import Account, Ledger, Position, with_balance
+
+
+def fill_fee(notional_amount: int, rate_ppm: int) -> int:
+    """TRD-5: the fee on a notional, rounded up (a rebate, negative, rounds toward
+    zero); either way the rounding favours the fee pool."""
+    return k.mul_div_ceil(notional_amount, rate_ppm, PPM)
+
+
+def _check_fill(ledger: Ledger, fill: Fill) -> MarketParams:
+    """TRD-2: the per-fill checks, in the order the spec fixes."""
+    params = ledger.params
+    k.require(fill.market in params.market_by_id, ErrorCode.UNKNOWN_MARKET, fill.market)
+    market = params.market_by_id[fill.market]
+    k.require(fill.maker in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, fill.maker)
+    k.require(fill.taker in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, fill.taker)
+    k.require(fill.maker != fill.taker, ErrorCode.TRADE_SELF_MATCH, fill.maker)
+    if market.kind is MarketKind.DATED:
+        assert market.expiry is not None
+        k.require(ledger.now < market.expiry, ErrorCode.MARKET_EXPIRED, fill.market)
+    k.require(fill.size > 0, ErrorCode.TRADE_NON_POSITIVE_SIZE, str(fill.size))
+    k.require(fill.size <= market.max_position, ErrorCode.POSITION_LIMIT_EXCEEDED, str(fill.size))
+    k.require(k.divides(market.step_size, fill.size), ErrorCode.TRADE_SIZE_NOT_STEP, str(fill.size))
+    k.require(fill.price > 0, ErrorCode.TRADE_NON_POSITIVE_PRICE, str(fill.price))
+    k.require(fill.price <= 10**30, ErrorCode.AMOUNT_TOO_LARGE, str(fill.price))
+    k.require(k.divides(market.tick_size, fill.price), ErrorCode.TRADE_PRICE_NOT_TICK, str(fill.price))
+    oracle_price = ledger.price(market.feed)
+    k.require(
+        within_ppm(fill.price, oracle_price, market.price_band_ppm),
+        ErrorCode.TRADE_PRICE_OUT_OF_BAND,
+        f"{fill.price} vs oracle {oracle_price}",
+    )
+    k.require(
+        k.and_(
+            fill.maker_fee_ppm + fill.taker_fee_ppm >= 0,
+            k.abs_(fill.maker_fee_ppm) <= market.max_fee_ppm,
+            k.abs_(fill.taker_fee_ppm) <= market.max_fee_ppm,
+        ),
+        ErrorCode.TRADE_FEE_INVALID,
+        f"maker {fill.maker_fee_ppm} taker {fill.taker_fee_ppm} ppm",
+    )
+    return market
+
+
+def _trade(account: Account, market: str, quote_asset: str, size: int, cost: int, fee: int) -> Account:
+    """TRD-4: add ``size`` to the position, pay ``cost`` from its quote and ``fee``
+    from the quote balance. A position that reaches size zero realises its quote
+    into the quote balance and closes."""
+    old = account.positions.get(market, Position(0, 0))
+    new_size = old.size + size
+    new_quote = old.quote - cost
+    closed = new_size == 0
+    balance = account.balance(quote_asset) - fee + k.ite(closed, new_quote, 0)
+    kept_quote = k.ite(closed, 0, new_quote)
+    if k.definitely(closed):
+        # Concretely closed: drop the entry. Symbolically the entry stays, with
+        # size and quote zero on the paths where it closed (same meaning).
+        positions = account.positions.delete(market) if market in account.positions else account.positions
+    else:
+        positions = account.positions.set(market, Position(new_size, kept_quote))
+    return replace(with_balance(account, quote_asset, balance), positions=positions)
+
+
+def _touched(action: SettleTrades) -> list[str]:
+    names: list[str] = []
+    for fill in action.fills:
+        names += [fill.maker, fill.taker]
+    return list(dict.fromkeys(names))
+
+
+@icontract.ensure(
+    lambda ledger, action, result: local_zero_sum(ledger, result, _touched(action)),
+    "INV-2: fills move positions between accounts",
+)
+@icontract.ensure(
+    lambda ledger, result: k.holds(
+        result.fee_pool[ledger.params.quote_asset] >= ledger.fee_pool[ledger.params.quote_asset]
+    ),
+    "TRD-5: the fee pool never pays out more than it takes in",
+)
+@icontract.ensure(
+    lambda ledger, action, result: k.all_hold(
+        update_allowed(account_risk(ledger, ledger.accounts[n]), account_risk(result, result.accounts[n]))
+        for n in _touched(action)
+    ),
+    "MRG-4: every touched account ends at initial margin or less risky",
+)
+def settle_trades(ledger: Ledger, action: SettleTrades) -> Ledger:
+    """TRD-1..TRD-7: settle a batch of fills atomically."""
+    quote_asset = ledger.params.quote_asset
+    k.require(len(action.fills) > 0, ErrorCode.TRADE_EMPTY_BATCH)
+    k.require(
+        len(action.fills) <= ledger.params.max_batch_fills,
+        ErrorCode.TRADE_BATCH_TOO_LARGE,
+        f"{len(action.fills)} fills",
+    )
+    accounts: Map[str, Account] = ledger.accounts
+    fees = 0
+    for fill in action.fills:
+        market = _check_fill(ledger, fill)
+        scale = ledger.params.feed_by_id[market.feed].scale
+        amount = notional(fill.size, fill.price, scale)
+        maker_fee = fill_fee(amount, fill.maker_fee_ppm)
+        taker_fee = fill_fee(amount, fill.taker_fee_ppm)
+        taker_sign = 1 if fill.taker_side is Side.BUY else -1
+        taker = _trade(
+            accounts[fill.taker],
+            fill.market,
+            quote_asset,
+            taker_sign * fill.size,
+            taker_sign * amount,
+            taker_fee,
+        )
+        accounts = accounts.set(fill.taker, taker)
+        maker = _trade(
+            accounts[fill.maker],
+            fill.market,
+            quote_asset,
+            -taker_sign * fill.size,
+            -taker_sign * amount,
+            maker_fee,
+        )
+        accounts = accounts.set(fill.maker, maker)
+        fees = fees + maker_fee + taker_fee
+    after = replace(
+        ledger,
+        accounts=accounts,
+        fee_pool=ledger.fee_pool.set(quote_asset, ledger.fee_pool[quote_asset] + fees),
+    )
+    for name in _touched(action):
+        _check_account(ledger, after, name)
+    return after
+
+
+def _check_account(before: Ledger, after: Ledger, name: str) -> None:
+    """TRD-6 and TRD-7: position limits, then the margin update rule (MRG-4)."""
+    account = after.accounts[name]
+    for market_id, position in account.positions.items():
+        limit = before.params.market_by_id[market_id].max_position
+        k.require(
+            k.abs_(position.size) <= limit,
+            ErrorCode.POSITION_LIMIT_EXCEEDED,
+            f"{name} in {market_id}",
+        )
+    k.require(
+        update_allowed(account_risk(before, before.accounts[name]), account_risk(after, account)),
+        ErrorCode.MARGIN_INSUFFICIENT,
+        f"{name} would fall below initial margin and is not reducing risk",
+    )

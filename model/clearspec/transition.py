@@ -1,0 +1,116 @@
+"""The state transition function (spec: state.md, rules STA-*): one entry point.
+
+``apply(ledger, action)`` returns the new ledger or raises ``ClearingError``.
+Ledgers are immutable, so a rejected action leaves the caller's ledger exactly
+as it was (STA-2): there is nothing to roll back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import icontract
+
+from clearspec import kernel as k
+from clearspec.actions import (
+    Action,
+    AdvanceTime,
+    Deposit,
+    OracleUpdate,
+    SettleTrades,
+    Transfer,
+    Withdraw,
+)
+from clearspec.collateral import deposit, transfer, withdraw
+from clearspec.errors import ClearingError, ErrorCode
+from clearspec.invariants import (
+    all_global_invariants,
+    frame,
+    local_conservation,
+    local_zero_sum,
+    slow_checks,
+)
+from clearspec.oracle import apply_oracle_update
+from clearspec.state import Ledger
+from clearspec.trading import settle_trades
+
+
+def touched_accounts(action: Action) -> list[str]:
+    """STA-3: the accounts an action may change; every other account is framed."""
+    match action:
+        case Deposit() | Withdraw():
+            return [action.account]
+        case Transfer():
+            return [action.source, action.destination]
+        case SettleTrades():
+            return list(dict.fromkeys(n for f in action.fills for n in (f.maker, f.taker)))
+        case AdvanceTime() | OracleUpdate():
+            return []
+
+
+@icontract.ensure(lambda ledger, action, result: result.now == action.now)
+def advance_time(ledger: Ledger, action: AdvanceTime) -> Ledger:
+    """CLK-1: the clock never goes back."""
+    k.require(action.now >= ledger.now, ErrorCode.CLOCK_NOT_MONOTONIC, f"{action.now} < {ledger.now}")
+    return replace(ledger, now=action.now)
+
+
+@icontract.ensure(
+    lambda ledger, action, result: local_conservation(ledger, result, touched_accounts(action)),
+    "INV-1: every asset is conserved exactly",
+)
+@icontract.ensure(
+    lambda ledger, action, result: local_zero_sum(ledger, result, touched_accounts(action)),
+    "INV-2: every market's positions sum to zero",
+)
+@icontract.ensure(
+    lambda ledger, result: k.all_hold(
+        [result.fee_pool[a] >= 0 for a in result.fee_pool]
+        + [result.insurance_fund[a] >= 0 for a in result.insurance_fund]
+    ),
+    "INV-3: the fee pool and the insurance fund are never negative",
+)
+@icontract.ensure(
+    lambda ledger, action, result: (
+        not slow_checks()
+        or (all_global_invariants(result) and frame(ledger, result, touched_accounts(action)))
+    ),
+    "INV-1..INV-5 over all accounts (slow mode)",
+)
+@icontract.ensure(lambda ledger, result: result.params is ledger.params, "parameters are fixed")
+def apply(ledger: Ledger, action: Action) -> Ledger:
+    """STA-1: apply one action; raises ``ClearingError`` with a stable code."""
+    match action:
+        case Deposit():
+            return deposit(ledger, action)
+        case Withdraw():
+            return withdraw(ledger, action)
+        case Transfer():
+            return transfer(ledger, action)
+        case AdvanceTime():
+            return advance_time(ledger, action)
+        case OracleUpdate():
+            return apply_oracle_update(ledger, action)
+        case SettleTrades():
+            return settle_trades(ledger, action)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of :func:`step`: the ledger after the action and, if it was
+    rejected, the code (the ledger is then the one passed in)."""
+
+    ledger: Ledger
+    error: ErrorCode | None
+
+
+@icontract.ensure(
+    lambda ledger, result: result.error is None or result.ledger is ledger,
+    "STA-2: a rejected action leaves the ledger as it was",
+)
+def step(ledger: Ledger, action: Action) -> Outcome:
+    """:func:`apply` that returns a rejection instead of raising it."""
+    try:
+        return Outcome(apply(ledger, action), None)
+    except ClearingError as error:
+        return Outcome(ledger, error.code)
