@@ -18,7 +18,7 @@ from clearspec.errors import ErrorCode
 from clearspec.invariants import local_zero_sum
 from clearspec.margin import account_risk, notional, update_allowed
 from clearspec.oracle import within_ppm
-from clearspec.params import PPM, MarketKind, MarketParams
+from clearspec.params import MAX_AMOUNT, PPM, MarketKind, MarketParams
 from clearspec.state import Account, Ledger, Position, with_balance
 
 
@@ -43,7 +43,7 @@ def _check_fill(ledger: Ledger, fill: Fill) -> MarketParams:
     k.require(fill.size <= market.max_position, ErrorCode.POSITION_LIMIT_EXCEEDED, str(fill.size))
     k.require(k.divides(market.step_size, fill.size), ErrorCode.TRADE_SIZE_NOT_STEP, str(fill.size))
     k.require(fill.price > 0, ErrorCode.TRADE_NON_POSITIVE_PRICE, str(fill.price))
-    k.require(fill.price <= 10**30, ErrorCode.AMOUNT_TOO_LARGE, str(fill.price))
+    k.require(fill.price <= MAX_AMOUNT, ErrorCode.AMOUNT_TOO_LARGE, str(fill.price))
     k.require(k.divides(market.tick_size, fill.price), ErrorCode.TRADE_PRICE_NOT_TICK, str(fill.price))
     oracle_price = ledger.price(market.feed)
     k.require(
