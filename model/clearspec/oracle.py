@@ -30,7 +30,7 @@ def report_message(feed: str, price: int, timestamp: int, round_: int) -> bytes:
     Newline-separated: the domain tag, the feed id (UTF-8), then price,
     timestamp and round as base-10 integers with no leading zeros.
     """
-    fields = [MESSAGE_DOMAIN, feed.encode(), b"%d" % price, b"%d" % timestamp, b"%d" % round_]
+    fields = [MESSAGE_DOMAIN, feed.encode(), *(str(n).encode() for n in (price, timestamp, round_))]
     return b"\n".join(fields)
 
 

@@ -1,0 +1,35 @@
+"""The command line: the README's first command runs the built-in example."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from clearspec.cli import main
+
+
+def test_example_prints_steps_and_ledger(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["example"]) == 0
+    out = capsys.readouterr().out
+    assert "rejected MARGIN_INSUFFICIENT" in out
+    assert "insurance fund:" in out
+
+
+def test_example_json_is_parseable_and_uses_string_integers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["example", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    verdicts = [s["result"] for s in report["steps"]]
+    assert verdicts.count("accepted") == len(verdicts) - 1
+    alice = report["ledger"]["accounts"]["alice"]
+    assert isinstance(alice["balances"]["USDC"], str)
+    assert int(alice["risk"]["nc"]) >= int(alice["risk"]["imr"])
+
+
+def test_module_entry_point_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "clearspec.cli", "--version"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith("clearspec ")
