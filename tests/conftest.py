@@ -1,6 +1,10 @@
 """Tests run with the slow, global invariant checks on (INV-1..INV-5 after every action)."""
 
+import os
 from collections.abc import Iterator
+
+# Before clearspec is imported: the kernel's contracts are enabled at import time.
+os.environ.setdefault("CLEARSPEC_SLOW_CHECKS", "1")
 
 import pytest
 

@@ -94,4 +94,7 @@ def test_col5_transfer_rejections_in_order() -> None:
 def test_mrg5_transfer_that_breaks_initial_margin_is_rejected() -> None:
     ledger = run([trade(fill())], funded(usdc=1_000))
     rejects(ledger, Transfer("alice", "bob", "USDC", 701 * USD), ErrorCode.MARGIN_INSUFFICIENT)
-    assert apply(ledger, Transfer("alice", "bob", "USDC", 700 * USD)).account("bob").balance("USDC") == 1_700 * USD
+    assert (
+        apply(ledger, Transfer("alice", "bob", "USDC", 700 * USD)).account("bob").balance("USDC")
+        == 1_700 * USD
+    )

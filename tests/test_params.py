@@ -49,8 +49,15 @@ def test_par2_example_is_valid_and_lookups_work() -> None:
         {"markets": market(tiers=())},
         {"markets": market(tiers=(MarginTier(None, 50_000, 60_000),))},
         {"markets": market(tiers=(MarginTier(None, 50_000, 0),))},
-        {"markets": market(tiers=(MarginTier(10, 50_000, 30_000), MarginTier(5, 60_000, 40_000),
-                                  MarginTier(None, 70_000, 50_000)))},
+        {
+            "markets": market(
+                tiers=(
+                    MarginTier(10, 50_000, 30_000),
+                    MarginTier(5, 60_000, 40_000),
+                    MarginTier(None, 70_000, 50_000),
+                )
+            )
+        },
         {"markets": market(tiers=(MarginTier(10, 50_000, 30_000), MarginTier(None, 40_000, 30_000)))},
         {"markets": market(tiers=(MarginTier(None, 50_000, 30_000), MarginTier(10, 60_000, 40_000)))},
         {"markets": market(step_size=0)},

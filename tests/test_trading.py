@@ -90,9 +90,13 @@ def test_trd6_position_limit_over_the_whole_batch() -> None:
     ledger = funded(usdc=100_000_000)
     half = 600 * BTC
     rejects(ledger, trade(fill(size=half), fill(size=half)), ErrorCode.POSITION_LIMIT_EXCEEDED)
-    assert apply(ledger, trade(fill(size=half), fill(size=400 * BTC))).account("alice").positions[
-        "BTC-PERP"
-    ].size == 1_000 * BTC
+    assert (
+        apply(ledger, trade(fill(size=half), fill(size=400 * BTC)))
+        .account("alice")
+        .positions["BTC-PERP"]
+        .size
+        == 1_000 * BTC
+    )
 
 
 def test_trd7_margin_checked_after_the_batch() -> None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 import icontract
 import pytest
 
-from clearspec import transition
+from clearspec import collateral, transition
 from clearspec.actions import AdvanceTime, Deposit, Withdraw
 from clearspec.errors import ErrorCode
 from clearspec.examples import USD, example_genesis
@@ -43,7 +43,7 @@ def _credit(ledger: Ledger, name: str, amount: int) -> Ledger:
 
 def test_inv1_local_check_catches_value_created_by_a_transition(monkeypatch: pytest.MonkeyPatch) -> None:
     ledger = funded()
-    honest = transition.deposit
+    honest = collateral.deposit
 
     def leaky(ledger: Ledger, action: Deposit) -> Ledger:
         return _credit(honest(ledger, action), action.account, 1)  # one unit from nowhere
@@ -58,7 +58,7 @@ def test_inv5_slow_frame_check_catches_a_change_to_an_untouched_account(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ledger = funded(names=("alice", "bob", "carol"))
-    honest = transition.deposit
+    honest = collateral.deposit
 
     def meddling(ledger: Ledger, action: Deposit) -> Ledger:
         # Moves value between two accounts the action does not name: conserved, but wrong.

@@ -16,12 +16,14 @@ A symbolic run happens inside :func:`tracing`, which collects
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import icontract
 import z3
 
 from clearspec.errors import ClearingError, ErrorCode, KernelError
@@ -37,6 +39,16 @@ class Trace:
     def accepted(self) -> Any:
         """The condition under which every guard held (the action is accepted)."""
         return z3.And(*[g for g, _, _ in self.guards]) if self.guards else z3.BoolVal(True)
+
+
+# ARI-5: the kernel's own contracts check concrete results only (the prover
+# establishes the same facts as kernel lemmas). They are frequent, so they run
+# in slow mode, fixed at import: CLEARSPEC_SLOW_CHECKS=1.
+KERNEL_CONTRACTS = os.environ.get("CLEARSPEC_SLOW_CHECKS", "0") == "1"
+
+
+def _concrete(*values: object) -> bool:
+    return not any(isinstance(v, z3.ExprRef) for v in values)
 
 
 _TRACE: ContextVar[Trace | None] = ContextVar("clearspec_trace", default=None)
@@ -82,6 +94,10 @@ def definitely(cond: bool) -> bool:
 # --- ARI-1: branching -------------------------------------------------------------
 
 
+@icontract.ensure(
+    lambda cond, then, other, result: not _concrete(cond, result) or result == (then if cond else other),
+    enabled=KERNEL_CONTRACTS,
+)
 def ite(cond: bool, then: int, other: int) -> int:
     """``then if cond else other`` on concrete and symbolic values (ARI-1)."""
     known = _concrete_bool(cond) if not isinstance(cond, bool) else cond
@@ -97,26 +113,42 @@ def ite_bool(cond: bool, then: bool, other: bool) -> bool:
     return cast(bool, z3.If(cast(Any, cond), then, other))
 
 
+@icontract.ensure(
+    lambda a, b, result: not _concrete(result) or (result <= a and result <= b and result in (a, b)),
+    enabled=KERNEL_CONTRACTS,
+)
 def min_(a: int, b: int) -> int:
     """The smaller of two amounts (ARI-1)."""
     return ite(a <= b, a, b)
 
 
+@icontract.ensure(
+    lambda a, b, result: not _concrete(result) or (result >= a and result >= b and result in (a, b)),
+    enabled=KERNEL_CONTRACTS,
+)
 def max_(a: int, b: int) -> int:
     """The larger of two amounts (ARI-1)."""
     return ite(a >= b, a, b)
 
 
+@icontract.ensure(
+    lambda a, result: not _concrete(result) or (result >= 0 and result in (a, -a)), enabled=KERNEL_CONTRACTS
+)
 def abs_(a: int) -> int:
     """The magnitude of an amount (ARI-1)."""
     return ite(a >= 0, a, -a)
 
 
+@icontract.ensure(
+    lambda low, high, result: not _concrete(result, low, high) or low > high or low <= result <= high,
+    enabled=KERNEL_CONTRACTS,
+)
 def clamp(a: int, low: int, high: int) -> int:
     """``a`` limited to ``[low, high]``; requires ``low <= high`` (ARI-1)."""
     return min_(max_(a, low), high)
 
 
+@icontract.ensure(lambda a, result: not _concrete(result) or result * a == abs(a), enabled=KERNEL_CONTRACTS)
 def sign(a: int) -> int:
     """-1, 0 or 1 (ARI-1)."""
     return ite(a > 0, 1, ite(a < 0, -1, 0))
@@ -167,6 +199,10 @@ def _check_divisor(divisor: int) -> None:
         _record_obligation(divisor > 0, "ARI-2 divisor is positive")
 
 
+@icontract.ensure(
+    lambda a, divisor, result: not _concrete(result) or divisor * result <= a < divisor * (result + 1),
+    enabled=KERNEL_CONTRACTS,
+)
 def div_floor(a: int, divisor: int) -> int:
     """``a / divisor`` rounded toward negative infinity; ``divisor > 0`` (ARI-2).
 
@@ -179,21 +215,36 @@ def div_floor(a: int, divisor: int) -> int:
     return cast(int, cast(Any, a) / cast(Any, divisor))
 
 
+@icontract.ensure(
+    lambda a, divisor, result: not _concrete(result) or divisor * (result - 1) < a <= divisor * result,
+    enabled=KERNEL_CONTRACTS,
+)
 def div_ceil(a: int, divisor: int) -> int:
     """``a / divisor`` rounded toward positive infinity; ``divisor > 0`` (ARI-2)."""
     return -div_floor(-a, divisor)
 
 
+@icontract.ensure(
+    lambda divisor, result: not _concrete(result) or 0 <= result < divisor, enabled=KERNEL_CONTRACTS
+)
 def mod_floor(a: int, divisor: int) -> int:
     """The remainder of :func:`div_floor`: ``0 <= r < divisor`` (ARI-2)."""
     return a - divisor * div_floor(a, divisor)
 
 
+@icontract.ensure(
+    lambda a, b, divisor, result: not _concrete(result) or divisor * result <= a * b < divisor * (result + 1),
+    enabled=KERNEL_CONTRACTS,
+)
 def mul_div_floor(a: int, b: int, divisor: int) -> int:
     """``a * b / divisor`` rounded down, with no intermediate rounding (ARI-2)."""
     return div_floor(a * b, divisor)
 
 
+@icontract.ensure(
+    lambda a, b, divisor, result: not _concrete(result) or divisor * (result - 1) < a * b <= divisor * result,
+    enabled=KERNEL_CONTRACTS,
+)
 def mul_div_ceil(a: int, b: int, divisor: int) -> int:
     """``a * b / divisor`` rounded up, with no intermediate rounding (ARI-2)."""
     return div_ceil(a * b, divisor)
