@@ -106,6 +106,10 @@ def ite(cond: bool, then: int, other: int) -> int:
     return cast(int, z3.If(cast(Any, cond), then, other))
 
 
+@icontract.ensure(
+    lambda cond, then, other, result: not _concrete(cond, result) or result == (then if cond else other),
+    enabled=KERNEL_CONTRACTS,
+)
 def ite_bool(cond: bool, then: bool, other: bool) -> bool:
     """``then if cond else other`` for conditions (ARI-1)."""
     if isinstance(cond, bool):
@@ -154,6 +158,9 @@ def sign(a: int) -> int:
     return ite(a > 0, 1, ite(a < 0, -1, 0))
 
 
+@icontract.ensure(
+    lambda _ARGS, result: not _concrete(result) or result == all(_ARGS), enabled=KERNEL_CONTRACTS
+)
 def and_(*conds: bool) -> bool:
     """Conjunction on concrete and symbolic conditions."""
     if all(isinstance(c, bool) for c in conds):
@@ -161,6 +168,9 @@ def and_(*conds: bool) -> bool:
     return cast(bool, z3.And(*[cast(Any, c) for c in conds]))
 
 
+@icontract.ensure(
+    lambda _ARGS, result: not _concrete(result) or result == any(_ARGS), enabled=KERNEL_CONTRACTS
+)
 def or_(*conds: bool) -> bool:
     """Disjunction on concrete and symbolic conditions."""
     if all(isinstance(c, bool) for c in conds):
@@ -168,6 +178,7 @@ def or_(*conds: bool) -> bool:
     return cast(bool, z3.Or(*[cast(Any, c) for c in conds]))
 
 
+@icontract.ensure(lambda cond, result: not _concrete(result) or result != cond, enabled=KERNEL_CONTRACTS)
 def not_(cond: bool) -> bool:
     """Negation on concrete and symbolic conditions."""
     if isinstance(cond, bool):
@@ -175,6 +186,10 @@ def not_(cond: bool) -> bool:
     return cast(bool, z3.Not(cast(Any, cond)))
 
 
+@icontract.ensure(
+    lambda premise, conclusion, result: not _concrete(result) or result == (not premise or conclusion),
+    enabled=KERNEL_CONTRACTS,
+)
 def implies(premise: bool, conclusion: bool) -> bool:
     """``premise -> conclusion`` on concrete and symbolic conditions."""
     return or_(not_(premise), conclusion)
@@ -250,6 +265,10 @@ def mul_div_ceil(a: int, b: int, divisor: int) -> int:
     return div_ceil(a * b, divisor)
 
 
+@icontract.ensure(
+    lambda divisor, a, result: not _concrete(result, a, divisor) or result == (a == divisor * (a // divisor)),
+    enabled=KERNEL_CONTRACTS,
+)
 def divides(divisor: int, a: int) -> bool:
     """True when ``divisor`` divides ``a`` exactly; ``divisor > 0`` (ARI-2)."""
     return mod_floor(a, divisor) == 0

@@ -114,16 +114,34 @@ def account_risk(ledger: Ledger, account: Account) -> Risk:
     return risk
 
 
+@icontract.ensure(
+    lambda risk, result: k.holds(k.implies(result, risk.nc >= risk.mmr)) if risk.imr >= risk.mmr else True
+)
 def meets_initial(risk: Risk) -> bool:
     """MRG-3: at or above initial margin."""
     return risk.nc >= risk.imr
 
 
+@icontract.ensure(
+    lambda risk, result: (
+        k.holds(k.implies(result, k.not_(meets_initial(risk)))) if risk.imr >= risk.mmr else True
+    )
+)
 def is_liquidatable(risk: Risk) -> bool:
     """MRG-6: a positive maintenance requirement that net collateral does not cover."""
     return k.and_(risk.mmr > 0, risk.nc < risk.mmr)
 
 
+@icontract.ensure(
+    lambda after, result: k.holds(k.implies(meets_initial(after), result)),
+    "ending at initial margin is always allowed",
+)
+@icontract.ensure(
+    lambda before, after, result: k.holds(
+        k.implies(k.and_(result, k.not_(meets_initial(after))), after.mmr <= before.mmr)
+    ),
+    "below initial margin, the MMR never rises",
+)
 def update_allowed(before: Risk, after: Risk) -> bool:
     """MRG-4: dYdX v4's rule for an update of an account's positions.
 

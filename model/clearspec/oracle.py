@@ -24,6 +24,8 @@ from clearspec.state import Ledger, OraclePrice
 MESSAGE_DOMAIN = b"clearspec/oracle-report/v1"
 
 
+@icontract.ensure(lambda result: result.startswith(MESSAGE_DOMAIN + b"\n"))
+@icontract.ensure(lambda result: result.count(b"\n") >= 4)
 def report_message(feed: str, price: int, timestamp: int, round_: int) -> bytes:
     """ORA-2: the exact bytes a reporter signs.
 
@@ -43,6 +45,7 @@ def sign_report(
     return PriceReport(feed, price, timestamp, round_, reporter, signature)
 
 
+@icontract.ensure(lambda report, result: not result or len(report.signature) == 64)
 def signature_valid(public_key: bytes, report: PriceReport) -> bool:
     """ORA-2: the report's signature verifies under the reporter's public key."""
     message = report_message(report.feed, report.price, report.timestamp, report.round)
@@ -68,6 +71,8 @@ def lower_median(prices: Sequence[int]) -> int:
     return ordered[(len(ordered) - 1) // 2]
 
 
+@icontract.require(lambda reference: k.holds(reference > 0))
+@icontract.ensure(lambda value, reference, result: k.holds(k.implies(value == reference, result)))
 def within_ppm(value: int, reference: int, band_ppm: int) -> bool:
     """``|value - reference| <= reference * band_ppm / 1e6``, without division."""
     return k.abs_(value - reference) * PPM <= reference * band_ppm

@@ -105,11 +105,15 @@ def genesis(params: ProtocolParams, initial_prices: Mapping[str, int], now: int 
     )
 
 
+@icontract.ensure(lambda asset, amount, result: k.holds(result.balance(asset) == amount))
+@icontract.ensure(lambda account, result: result.positions is account.positions)
 def with_balance(account: Account, asset: str, amount: int) -> Account:
     """The account with ``asset``'s balance set to ``amount``."""
     return replace(account, balances=account.balances.set(asset, amount))
 
 
+@icontract.ensure(lambda totals, result: set(result) >= set(totals))
+@icontract.ensure(lambda totals, key, delta, result: k.holds(result[key] == totals.get(key, 0) + delta))
 def add_to(totals: Map[str, int], key: str, delta: int) -> Map[str, int]:
     """A per-asset total with ``delta`` added to ``key``."""
     return totals.set(key, totals.get(key, 0) + delta)

@@ -22,6 +22,12 @@ from clearspec.params import MAX_AMOUNT, PPM, MarketKind, MarketParams
 from clearspec.state import Account, Ledger, Position, with_balance
 
 
+@icontract.ensure(
+    lambda notional_amount, rate_ppm, result: k.holds(
+        k.and_(result * PPM >= notional_amount * rate_ppm, result * PPM - notional_amount * rate_ppm < PPM)
+    ),
+    "rounded up, by less than one unit",
+)
 def fill_fee(notional_amount: int, rate_ppm: int) -> int:
     """TRD-5: the fee on a notional, rounded up (a rebate, negative, rounds toward
     zero); either way the rounding favours the fee pool."""

@@ -35,6 +35,7 @@ from clearspec.state import Ledger
 from clearspec.trading import settle_trades
 
 
+@icontract.ensure(lambda result: len(result) == len(set(result)), "each account once")
 def touched_accounts(action: Action) -> list[str]:
     """STA-3: the accounts an action may change; every other account is framed."""
     match action:
