@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -21,7 +24,16 @@ PROTOCOL_MODULES = [
 # The contract machinery itself: these *evaluate* contracts, so a contract on
 # them would be circular.
 MACHINERY = {
-    "clearspec.kernel": {"tracing", "is_symbolic", "definitely", "require", "holds", "all_hold", "symbolic_int", "sum_"},
+    "clearspec.kernel": {
+        "tracing",
+        "is_symbolic",
+        "definitely",
+        "require",
+        "holds",
+        "all_hold",
+        "symbolic_int",
+        "sum_",
+    },
 }
 
 
@@ -54,3 +66,21 @@ def test_the_check_sees_a_function_without_contracts() -> None:
         return x
 
     assert not _has_contracts(bare)
+
+
+def _slow_flag(*python_flags: str, slow: str) -> str:
+    env = {**os.environ, "CLEARSPEC_SLOW_CHECKS": slow}
+    code = (
+        "import clearspec.kernel as k, clearspec.margin as m;"
+        "print(k.SLOW_CONTRACTS, hasattr(m.notional, '__postconditions__'))"
+    )
+    done = subprocess.run(
+        [sys.executable, *python_flags, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_ari5_slow_contracts_follow_the_switch_and_python_O() -> None:
+    assert _slow_flag(slow="1") == "True True"
+    assert _slow_flag(slow="0") == "False False"
+    assert _slow_flag("-O", slow="1") == "False False"

@@ -27,12 +27,14 @@ def _check_amount(ledger: Ledger, asset: str, amount: int) -> None:
         == ledger.account(action.account).balance(action.asset) + action.amount
     ),
     "COL-3: the balance rises by the amount",
+    enabled=k.SLOW_CONTRACTS,
 )
 @icontract.ensure(
     lambda ledger, action, result: k.holds(
         result.net_deposits[action.asset] == ledger.net_deposits[action.asset] + action.amount
     ),
     "COL-3: net deposits rise by the amount",
+    enabled=k.SLOW_CONTRACTS,
 )
 def deposit(ledger: Ledger, action: Deposit) -> Ledger:
     """COL-3: credit an account (creating it) and count the deposit."""
@@ -49,12 +51,14 @@ def deposit(ledger: Ledger, action: Deposit) -> Ledger:
 @icontract.ensure(
     lambda action, result: k.holds(meets_initial(account_risk(result, result.account(action.account)))),
     "COL-4/MRG-5: a withdrawal leaves the account at or above initial margin",
+    enabled=k.SLOW_CONTRACTS,
 )
 @icontract.ensure(
     lambda ledger, action, result: k.holds(
         result.net_deposits[action.asset] == ledger.net_deposits[action.asset] - action.amount
     ),
     "COL-4: net deposits fall by the amount",
+    enabled=k.SLOW_CONTRACTS,
 )
 def withdraw(ledger: Ledger, action: Withdraw) -> Ledger:
     """COL-4: debit an account; the balance must cover it (no borrowing by
@@ -84,10 +88,12 @@ def withdraw(ledger: Ledger, action: Withdraw) -> Ledger:
 @icontract.ensure(
     lambda action, result: k.holds(meets_initial(account_risk(result, result.account(action.source)))),
     "COL-5/MRG-5: the source stays at or above initial margin",
+    enabled=k.SLOW_CONTRACTS,
 )
 @icontract.ensure(
     lambda ledger, result: result.net_deposits is ledger.net_deposits,
     "COL-5: a transfer moves value inside the protocol",
+    enabled=k.SLOW_CONTRACTS,
 )
 def transfer(ledger: Ledger, action: Transfer) -> Ledger:
     """COL-5: move collateral between two existing accounts."""

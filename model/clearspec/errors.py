@@ -1,4 +1,4 @@
-"""Stable error codes (spec: errors.md) and the one exception type the model raises.
+"""Stable error codes (spec: errors.md, ERR-1) and the one exception type the model raises.
 
 Codes are part of the conformance format: vectors name them, so a code is never
 renamed or reused. New codes are appended.
@@ -25,7 +25,7 @@ class ErrorCode(StrEnum):
     MARGIN_INSUFFICIENT = "MARGIN_INSUFFICIENT"
     # Clock (CLK-*).
     CLOCK_NOT_MONOTONIC = "CLOCK_NOT_MONOTONIC"
-    # Oracle network (ORA-*), in the order the checks run.
+    # Oracle network (ORA-*). The order of checks is in spec/errors.md.
     ORACLE_NO_REPORTS = "ORACLE_NO_REPORTS"
     ORACLE_FEED_MISMATCH = "ORACLE_FEED_MISMATCH"
     ORACLE_UNKNOWN_REPORTER = "ORACLE_UNKNOWN_REPORTER"
@@ -40,7 +40,7 @@ class ErrorCode(StrEnum):
     ORACLE_QUORUM_NOT_MET = "ORACLE_QUORUM_NOT_MET"
     ORACLE_OUT_OF_BAND = "ORACLE_OUT_OF_BAND"
     ORACLE_CIRCUIT_BREAKER = "ORACLE_CIRCUIT_BREAKER"
-    # Trade settlement (TRD-*), in the order the checks run.
+    # Trade settlement (TRD-*). The order of checks is in spec/errors.md.
     TRADE_EMPTY_BATCH = "TRADE_EMPTY_BATCH"
     TRADE_BATCH_TOO_LARGE = "TRADE_BATCH_TOO_LARGE"
     TRADE_SELF_MATCH = "TRADE_SELF_MATCH"

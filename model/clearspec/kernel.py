@@ -7,6 +7,9 @@ the model never branches on an amount with ``if``: every branch, division and
 precondition goes through a helper here, which computes directly on concrete
 values and builds a Z3 term on symbolic ones.
 
+Floats and the operators ``/``, ``//`` and ``%`` appear nowhere else in the model
+(ARI-4, enforced by tests/test_lint.py).
+
 A symbolic run happens inside :func:`tracing`, which collects
 
 * the guards of :func:`require` in evaluation order (the action is accepted
@@ -41,10 +44,12 @@ class Trace:
         return z3.And(*[g for g, _, _ in self.guards]) if self.guards else z3.BoolVal(True)
 
 
-# ARI-5: the kernel's own contracts check concrete results only (the prover
-# establishes the same facts as kernel lemmas). They are frequent, so they run
-# in slow mode, fixed at import: CLEARSPEC_SLOW_CHECKS=1.
-KERNEL_CONTRACTS = os.environ.get("CLEARSPEC_SLOW_CHECKS", "0") == "1"
+# ARI-5: contracts of helpers (the kernel's own, margin arithmetic, per-action
+# details) are frequent, so they run in slow mode, fixed at import:
+# CLEARSPEC_SLOW_CHECKS=1. The transition's local invariants always run. The
+# kernel's contracts check concrete results only; the prover establishes the
+# same facts as kernel lemmas.
+SLOW_CONTRACTS = __debug__ and os.environ.get("CLEARSPEC_SLOW_CHECKS", "0") == "1"
 
 
 def _concrete(*values: object) -> bool:
@@ -96,7 +101,7 @@ def definitely(cond: bool) -> bool:
 
 @icontract.ensure(
     lambda cond, then, other, result: not _concrete(cond, result) or result == (then if cond else other),
-    enabled=KERNEL_CONTRACTS,
+    enabled=SLOW_CONTRACTS,
 )
 def ite(cond: bool, then: int, other: int) -> int:
     """``then if cond else other`` on concrete and symbolic values (ARI-1)."""
@@ -108,7 +113,7 @@ def ite(cond: bool, then: int, other: int) -> int:
 
 @icontract.ensure(
     lambda cond, then, other, result: not _concrete(cond, result) or result == (then if cond else other),
-    enabled=KERNEL_CONTRACTS,
+    enabled=SLOW_CONTRACTS,
 )
 def ite_bool(cond: bool, then: bool, other: bool) -> bool:
     """``then if cond else other`` for conditions (ARI-1)."""
@@ -119,7 +124,7 @@ def ite_bool(cond: bool, then: bool, other: bool) -> bool:
 
 @icontract.ensure(
     lambda a, b, result: not _concrete(result) or (result <= a and result <= b and result in (a, b)),
-    enabled=KERNEL_CONTRACTS,
+    enabled=SLOW_CONTRACTS,
 )
 def min_(a: int, b: int) -> int:
     """The smaller of two amounts (ARI-1)."""
@@ -128,7 +133,7 @@ def min_(a: int, b: int) -> int:
 
 @icontract.ensure(
     lambda a, b, result: not _concrete(result) or (result >= a and result >= b and result in (a, b)),
-    enabled=KERNEL_CONTRACTS,
+    enabled=SLOW_CONTRACTS,
 )
 def max_(a: int, b: int) -> int:
     """The larger of two amounts (ARI-1)."""
@@ -136,7 +141,7 @@ def max_(a: int, b: int) -> int:
 
 
 @icontract.ensure(
-    lambda a, result: not _concrete(result) or (result >= 0 and result in (a, -a)), enabled=KERNEL_CONTRACTS
+    lambda a, result: not _concrete(result) or (result >= 0 and result in (a, -a)), enabled=SLOW_CONTRACTS
 )
 def abs_(a: int) -> int:
     """The magnitude of an amount (ARI-1)."""
@@ -145,22 +150,20 @@ def abs_(a: int) -> int:
 
 @icontract.ensure(
     lambda low, high, result: not _concrete(result, low, high) or low > high or low <= result <= high,
-    enabled=KERNEL_CONTRACTS,
+    enabled=SLOW_CONTRACTS,
 )
 def clamp(a: int, low: int, high: int) -> int:
     """``a`` limited to ``[low, high]``; requires ``low <= high`` (ARI-1)."""
     return min_(max_(a, low), high)
 
 
-@icontract.ensure(lambda a, result: not _concrete(result) or result * a == abs(a), enabled=KERNEL_CONTRACTS)
+@icontract.ensure(lambda a, result: not _concrete(result) or result * a == abs(a), enabled=SLOW_CONTRACTS)
 def sign(a: int) -> int:
     """-1, 0 or 1 (ARI-1)."""
     return ite(a > 0, 1, ite(a < 0, -1, 0))
 
 
-@icontract.ensure(
-    lambda _ARGS, result: not _concrete(result) or result == all(_ARGS), enabled=KERNEL_CONTRACTS
-)
+@icontract.ensure(lambda _ARGS, result: not _concrete(result) or result == all(_ARGS), enabled=SLOW_CONTRACTS)
 def and_(*conds: bool) -> bool:
     """Conjunction on concrete and symbolic conditions."""
     if all(isinstance(c, bool) for c in conds):
@@ -168,9 +171,7 @@ def and_(*conds: bool) -> bool:
     return cast(bool, z3.And(*[cast(Any, c) for c in conds]))
 
 
-@icontract.ensure(
-    lambda _ARGS, result: not _concrete(result) or result == any(_ARGS), enabled=KERNEL_CONTRACTS
-)
+@icontract.ensure(lambda _ARGS, result: not _concrete(result) or result == any(_ARGS), enabled=SLOW_CONTRACTS)
 def or_(*conds: bool) -> bool:
     """Disjunction on concrete and symbolic conditions."""
     if all(isinstance(c, bool) for c in conds):
@@ -178,7 +179,7 @@ def or_(*conds: bool) -> bool:
     return cast(bool, z3.Or(*[cast(Any, c) for c in conds]))
 
 
-@icontract.ensure(lambda cond, result: not _concrete(result) or result != cond, enabled=KERNEL_CONTRACTS)
+@icontract.ensure(lambda cond, result: not _concrete(result) or result != cond, enabled=SLOW_CONTRACTS)
 def not_(cond: bool) -> bool:
     """Negation on concrete and symbolic conditions."""
     if isinstance(cond, bool):
@@ -188,7 +189,7 @@ def not_(cond: bool) -> bool:
 
 @icontract.ensure(
     lambda premise, conclusion, result: not _concrete(result) or result == (not premise or conclusion),
-    enabled=KERNEL_CONTRACTS,
+    enabled=SLOW_CONTRACTS,
 )
 def implies(premise: bool, conclusion: bool) -> bool:
     """``premise -> conclusion`` on concrete and symbolic conditions."""
@@ -216,7 +217,7 @@ def _check_divisor(divisor: int) -> None:
 
 @icontract.ensure(
     lambda a, divisor, result: not _concrete(result) or divisor * result <= a < divisor * (result + 1),
-    enabled=KERNEL_CONTRACTS,
+    enabled=SLOW_CONTRACTS,
 )
 def div_floor(a: int, divisor: int) -> int:
     """``a / divisor`` rounded toward negative infinity; ``divisor > 0`` (ARI-2).
@@ -232,7 +233,7 @@ def div_floor(a: int, divisor: int) -> int:
 
 @icontract.ensure(
     lambda a, divisor, result: not _concrete(result) or divisor * (result - 1) < a <= divisor * result,
-    enabled=KERNEL_CONTRACTS,
+    enabled=SLOW_CONTRACTS,
 )
 def div_ceil(a: int, divisor: int) -> int:
     """``a / divisor`` rounded toward positive infinity; ``divisor > 0`` (ARI-2)."""
@@ -240,7 +241,7 @@ def div_ceil(a: int, divisor: int) -> int:
 
 
 @icontract.ensure(
-    lambda divisor, result: not _concrete(result) or 0 <= result < divisor, enabled=KERNEL_CONTRACTS
+    lambda divisor, result: not _concrete(result) or 0 <= result < divisor, enabled=SLOW_CONTRACTS
 )
 def mod_floor(a: int, divisor: int) -> int:
     """The remainder of :func:`div_floor`: ``0 <= r < divisor`` (ARI-2)."""
@@ -249,7 +250,7 @@ def mod_floor(a: int, divisor: int) -> int:
 
 @icontract.ensure(
     lambda a, b, divisor, result: not _concrete(result) or divisor * result <= a * b < divisor * (result + 1),
-    enabled=KERNEL_CONTRACTS,
+    enabled=SLOW_CONTRACTS,
 )
 def mul_div_floor(a: int, b: int, divisor: int) -> int:
     """``a * b / divisor`` rounded down, with no intermediate rounding (ARI-2)."""
@@ -258,7 +259,7 @@ def mul_div_floor(a: int, b: int, divisor: int) -> int:
 
 @icontract.ensure(
     lambda a, b, divisor, result: not _concrete(result) or divisor * (result - 1) < a * b <= divisor * result,
-    enabled=KERNEL_CONTRACTS,
+    enabled=SLOW_CONTRACTS,
 )
 def mul_div_ceil(a: int, b: int, divisor: int) -> int:
     """``a * b / divisor`` rounded up, with no intermediate rounding (ARI-2)."""
@@ -267,7 +268,7 @@ def mul_div_ceil(a: int, b: int, divisor: int) -> int:
 
 @icontract.ensure(
     lambda divisor, a, result: not _concrete(result, a, divisor) or result == (a == divisor * (a // divisor)),
-    enabled=KERNEL_CONTRACTS,
+    enabled=SLOW_CONTRACTS,
 )
 def divides(divisor: int, a: int) -> bool:
     """True when ``divisor`` divides ``a`` exactly; ``divisor > 0`` (ARI-2)."""

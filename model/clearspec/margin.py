@@ -37,31 +37,36 @@ def _scale(ledger: Ledger, feed: str) -> int:
     return ledger.params.feed_by_id[feed].scale
 
 
-@icontract.ensure(lambda size, result: k.holds(k.implies(size >= 0, result >= 0)))
+@icontract.ensure(lambda size, result: k.holds(k.implies(size >= 0, result >= 0)), enabled=k.SLOW_CONTRACTS)
 def notional(size: int, price: int, scale: int) -> int:
     """``size * price / scale`` rounded down (a long is worth less, a short owes more)."""
     return k.mul_div_floor(size, price, scale)
 
 
-@icontract.require(lambda balance: k.holds(balance >= 0), "non-quote balances are not negative")
-@icontract.ensure(lambda result: k.holds(result.nc >= 0))
-@icontract.ensure(lambda result: k.holds(result.imr >= result.mmr))
-@icontract.ensure(lambda result: k.holds(result.nc >= result.imr))
+@icontract.require(
+    lambda balance: k.holds(balance >= 0), "non-quote balances are not negative", enabled=k.SLOW_CONTRACTS
+)
+@icontract.ensure(lambda result: k.holds(result.nc >= 0), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(lambda result: k.holds(result.imr >= result.mmr), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(lambda result: k.holds(result.nc >= result.imr), enabled=k.SLOW_CONTRACTS)
 def asset_risk(ledger: Ledger, asset: AssetParams, balance: int) -> Risk:
-    """MRG-1: a non-quote collateral balance adds its value to NC and its
-    haircut ``value * (1 - weight)`` to each requirement (rounded up)."""
+    """MRG-1: a non-quote collateral balance adds its value (rounded down) to NC
+    and its haircut, ``value - floor(exact value * weight)``, to each requirement."""
     assert asset.feed is not None  # the quote asset is handled by account_risk
     price = ledger.price(asset.feed)
     scale = _scale(ledger, asset.feed)
     value = notional(balance, price, scale)
-    imr = k.mul_div_ceil(balance * price, PPM - asset.initial_weight_ppm, scale * PPM)
-    mmr = k.mul_div_ceil(balance * price, PPM - asset.maintenance_weight_ppm, scale * PPM)
-    # The haircut of the exact value can round above the floored value; cap it.
-    return Risk(value, k.min_(imr, value), k.min_(mmr, value))
+    # The requirement is what the weight does not count: value minus the weighted
+    # value rounded down. So NC - IMR = floor(value * weight), which never falls
+    # as the balance grows (flooring value and ceiling the haircut separately
+    # would let one more unit raise IMR without raising NC).
+    imr = value - k.mul_div_floor(balance * price, asset.initial_weight_ppm, scale * PPM)
+    mmr = value - k.mul_div_floor(balance * price, asset.maintenance_weight_ppm, scale * PPM)
+    return Risk(value, imr, mmr)
 
 
-@icontract.ensure(lambda result: k.holds(result[0] >= result[1]))
-@icontract.ensure(lambda result: k.holds(result[1] >= 0))
+@icontract.ensure(lambda result: k.holds(result[0] >= result[1]), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(lambda result: k.holds(result[1] >= 0), enabled=k.SLOW_CONTRACTS)
 def tiered_requirement(market: MarketParams, abs_size: int, price: int, scale: int) -> tuple[int, int]:
     """MRG-2: (initial, maintenance) requirement of a position of ``abs_size``.
 
@@ -84,8 +89,8 @@ def tiered_requirement(market: MarketParams, abs_size: int, price: int, scale: i
     )
 
 
-@icontract.ensure(lambda result: k.holds(result.imr >= result.mmr))
-@icontract.ensure(lambda result: k.holds(result.mmr >= 0))
+@icontract.ensure(lambda result: k.holds(result.imr >= result.mmr), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(lambda result: k.holds(result.mmr >= 0), enabled=k.SLOW_CONTRACTS)
 def position_risk(ledger: Ledger, market: MarketParams, position: Position) -> Risk:
     """MRG-1/MRG-2: a position adds its unrealised value ``size * price + quote``
     to NC and its tiered requirements to IMR and MMR."""
@@ -95,8 +100,8 @@ def position_risk(ledger: Ledger, market: MarketParams, position: Position) -> R
     return Risk(notional(position.size, price, scale) + position.quote, initial, maintenance)
 
 
-@icontract.ensure(lambda result: k.holds(result.imr >= result.mmr))
-@icontract.ensure(lambda result: k.holds(result.mmr >= 0))
+@icontract.ensure(lambda result: k.holds(result.imr >= result.mmr), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(lambda result: k.holds(result.mmr >= 0), enabled=k.SLOW_CONTRACTS)
 def account_risk(ledger: Ledger, account: Account) -> Risk:
     """MRG-1: the account's NC, IMR and MMR at the ledger's oracle prices.
 
@@ -115,7 +120,8 @@ def account_risk(ledger: Ledger, account: Account) -> Risk:
 
 
 @icontract.ensure(
-    lambda risk, result: k.holds(k.implies(result, risk.nc >= risk.mmr)) if risk.imr >= risk.mmr else True
+    lambda risk, result: k.holds(k.implies(k.and_(result, risk.imr >= risk.mmr), risk.nc >= risk.mmr)),
+    enabled=k.SLOW_CONTRACTS,
 )
 def meets_initial(risk: Risk) -> bool:
     """MRG-3: at or above initial margin."""
@@ -123,9 +129,10 @@ def meets_initial(risk: Risk) -> bool:
 
 
 @icontract.ensure(
-    lambda risk, result: (
-        k.holds(k.implies(result, k.not_(meets_initial(risk)))) if risk.imr >= risk.mmr else True
-    )
+    lambda risk, result: k.holds(
+        k.implies(k.and_(result, risk.imr >= risk.mmr), k.not_(meets_initial(risk)))
+    ),
+    enabled=k.SLOW_CONTRACTS,
 )
 def is_liquidatable(risk: Risk) -> bool:
     """MRG-6: a positive maintenance requirement that net collateral does not cover."""
@@ -135,12 +142,14 @@ def is_liquidatable(risk: Risk) -> bool:
 @icontract.ensure(
     lambda after, result: k.holds(k.implies(meets_initial(after), result)),
     "ending at initial margin is always allowed",
+    enabled=k.SLOW_CONTRACTS,
 )
 @icontract.ensure(
     lambda before, after, result: k.holds(
         k.implies(k.and_(result, k.not_(meets_initial(after))), after.mmr <= before.mmr)
     ),
     "below initial margin, the MMR never rises",
+    enabled=k.SLOW_CONTRACTS,
 )
 def update_allowed(before: Risk, after: Risk) -> bool:
     """MRG-4: dYdX v4's rule for an update of an account's positions.

@@ -18,14 +18,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from clearspec import kernel as k
 from clearspec.actions import OracleUpdate, PriceReport
 from clearspec.errors import ErrorCode
-from clearspec.params import PPM
+from clearspec.params import MAX_AMOUNT, PPM
 from clearspec.state import Ledger, OraclePrice
 
 MESSAGE_DOMAIN = b"clearspec/oracle-report/v1"
 
 
-@icontract.ensure(lambda result: result.startswith(MESSAGE_DOMAIN + b"\n"))
-@icontract.ensure(lambda result: result.count(b"\n") >= 4)
+@icontract.ensure(lambda result: result.startswith(MESSAGE_DOMAIN + b"\n"), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(lambda result: result.count(b"\n") >= 4, enabled=k.SLOW_CONTRACTS)
 def report_message(feed: str, price: int, timestamp: int, round_: int) -> bytes:
     """ORA-2: the exact bytes a reporter signs.
 
@@ -36,7 +36,7 @@ def report_message(feed: str, price: int, timestamp: int, round_: int) -> bytes:
     return b"\n".join(fields)
 
 
-@icontract.ensure(lambda result: len(result.signature) == 64)
+@icontract.ensure(lambda result: len(result.signature) == 64, enabled=k.SLOW_CONTRACTS)
 def sign_report(
     key: Ed25519PrivateKey, reporter: str, feed: str, price: int, timestamp: int, round_: int
 ) -> PriceReport:
@@ -45,7 +45,7 @@ def sign_report(
     return PriceReport(feed, price, timestamp, round_, reporter, signature)
 
 
-@icontract.ensure(lambda report, result: not result or len(report.signature) == 64)
+@icontract.ensure(lambda report, result: not result or len(report.signature) == 64, enabled=k.SLOW_CONTRACTS)
 def signature_valid(public_key: bytes, report: PriceReport) -> bool:
     """ORA-2: the report's signature verifies under the reporter's public key."""
     message = report_message(report.feed, report.price, report.timestamp, report.round)
@@ -56,23 +56,26 @@ def signature_valid(public_key: bytes, report: PriceReport) -> bool:
     return True
 
 
-@icontract.require(lambda prices: len(prices) > 0)
-@icontract.ensure(lambda prices, result: result in prices)
+@icontract.require(lambda prices: len(prices) > 0, enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(lambda prices, result: result in prices, enabled=k.SLOW_CONTRACTS)
 @icontract.ensure(
     lambda prices, result: (
-        sum(1 for p in prices if p <= result) >= (len(prices) + 1) // 2
-        and sum(1 for p in prices if p >= result) >= len(prices) // 2 + 1
+        sum(1 for p in prices if p <= result) >= k.div_ceil(len(prices), 2)
+        and sum(1 for p in prices if p >= result) >= k.div_floor(len(prices), 2) + 1
     ),
     "at least half the reports lie at or below, and more than half at or above",
+    enabled=k.SLOW_CONTRACTS,
 )
 def lower_median(prices: Sequence[int]) -> int:
-    """ORA-7: the element at index ``(n - 1) // 2`` of the sorted prices."""
+    """ORA-7: the element at index ``floor((n - 1) / 2)`` of the sorted prices."""
     ordered = sorted(prices)
-    return ordered[(len(ordered) - 1) // 2]
+    return ordered[k.div_floor(len(ordered) - 1, 2)]
 
 
-@icontract.require(lambda reference: k.holds(reference > 0))
-@icontract.ensure(lambda value, reference, result: k.holds(k.implies(value == reference, result)))
+@icontract.require(lambda reference: k.holds(reference > 0), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(
+    lambda value, reference, result: k.holds(k.implies(value == reference, result)), enabled=k.SLOW_CONTRACTS
+)
 def within_ppm(value: int, reference: int, band_ppm: int) -> bool:
     """``|value - reference| <= reference * band_ppm / 1e6``, without division."""
     return k.abs_(value - reference) * PPM <= reference * band_ppm
@@ -91,6 +94,7 @@ def _check_report(ledger: Ledger, update: OracleUpdate, report: PriceReport, see
     k.require(signature_valid(key, report), ErrorCode.ORACLE_BAD_SIGNATURE, who)
     k.require(report.reporter not in seen, ErrorCode.ORACLE_DUPLICATE_REPORTER, who)
     k.require(report.price > 0, ErrorCode.ORACLE_NON_POSITIVE_PRICE, who)
+    k.require(report.price <= MAX_AMOUNT, ErrorCode.AMOUNT_TOO_LARGE, who)
     k.require(report.round > last_round, ErrorCode.ORACLE_REPLAYED_ROUND, who)
     k.require(report.round == update.reports[0].round, ErrorCode.ORACLE_ROUND_MISMATCH, who)
     k.require(
@@ -104,6 +108,7 @@ def _check_report(ledger: Ledger, update: OracleUpdate, report: PriceReport, see
 @icontract.ensure(
     lambda ledger, update, result: result.prices[update.feed].round > ledger.prices[update.feed].round,
     "ORA-4: rounds strictly increase",
+    enabled=k.SLOW_CONTRACTS,
 )
 @icontract.ensure(
     lambda ledger, update, result: (
@@ -112,8 +117,13 @@ def _check_report(ledger: Ledger, update: OracleUpdate, report: PriceReport, see
         <= max(r.price for r in update.reports)
     ),
     "ORA-7: the accepted price lies within the reported range",
+    enabled=k.SLOW_CONTRACTS,
 )
-@icontract.ensure(lambda ledger, result: result.accounts is ledger.accounts, "prices move no balance")
+@icontract.ensure(
+    lambda ledger, result: result.accounts is ledger.accounts,
+    "prices move no balance",
+    enabled=k.SLOW_CONTRACTS,
+)
 def apply_oracle_update(ledger: Ledger, update: OracleUpdate) -> Ledger:
     """ORA-1..ORA-9: accept a round of reports for one feed, or reject it whole."""
     oracle = ledger.params.oracle

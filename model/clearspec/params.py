@@ -131,7 +131,11 @@ def _validate_assets(params: ProtocolParams) -> None:
         raise _fail(f"quote asset {params.quote_asset!r} is not listed")
     for asset in params.assets:
         if asset.asset_id == params.quote_asset:
-            if asset.feed is not None or asset.initial_weight_ppm != PPM:
+            if (
+                asset.feed is not None
+                or asset.initial_weight_ppm != PPM
+                or asset.maintenance_weight_ppm != PPM
+            ):
                 raise _fail("the quote asset has no feed and full weight")
             continue
         if asset.feed not in params.feed_by_id:
@@ -175,6 +179,8 @@ def _validate_markets(params: ProtocolParams) -> None:
         _validate_tiers(market)
         if market.step_size <= 0 or market.tick_size <= 0 or market.max_position <= 0:
             raise _fail(f"{market.market_id}: step, tick and max position must be positive")
+        if market.max_position > MAX_AMOUNT:
+            raise _fail(f"{market.market_id}: max_position exceeds MAX_AMOUNT (PAR-1)")
         # PAR-3: one step at one tick is a whole number of quote base units, so
         # every fill's notional is exact.
         if not k.divides(feed.scale, market.step_size * market.tick_size):
@@ -199,6 +205,11 @@ def _validate_oracle(params: ProtocolParams) -> None:
         raise _fail("max_age must be positive and max_future_skew non-negative")
     _check_ppm("report_band_ppm", oracle.report_band_ppm)
     _check_ppm("max_deviation_ppm", oracle.max_deviation_ppm)
+
+
+def _validate_feeds(params: ProtocolParams) -> None:
+    if len({f.feed_id for f in params.feeds}) != len(params.feeds):
+        raise _fail("feed ids must be distinct")
     for feed in params.feeds:
         if not 0 <= feed.price_decimals <= 30:
             raise _fail(f"{feed.feed_id}: price_decimals must be within 0..30")
@@ -216,11 +227,10 @@ def make_params(
 ) -> ProtocolParams:
     """Build and validate a parameter set (PAR-2); raises ``INVALID_PARAMS``."""
     params = ProtocolParams(quote_asset, assets, feeds, markets, oracle, max_batch_fills)
+    _validate_feeds(params)
     _validate_assets(params)
     _validate_markets(params)
     _validate_oracle(params)
-    if len({f.feed_id for f in feeds}) != len(feeds):
-        raise _fail("feed ids must be distinct")
     if max_batch_fills <= 0:
         raise _fail("max_batch_fills must be positive")
     return params
