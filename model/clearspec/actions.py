@@ -91,4 +91,89 @@ class SettleTrades:
     fills: tuple[Fill, ...]
 
 
-Action = Deposit | Withdraw | Transfer | AdvanceTime | OracleUpdate | SettleTrades
+@dataclass(frozen=True, slots=True)
+class PremiumSample:
+    """FND-1: one premium sample (ppm of the oracle price) for a perpetual."""
+
+    market: str
+    premium_ppm: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyFunding:
+    """FND-2: close the funding interval: average the samples into a rate and
+    add it to the market's funding index."""
+
+    market: str
+
+
+@dataclass(frozen=True, slots=True)
+class Liquidate:
+    """LIQ-*: a liquidation fill from the matching engine. ``size`` base units of
+    ``liquidated``'s position in ``market`` are closed against ``counterparty``
+    at ``price``; the counterparty pays its fee rate like a maker."""
+
+    market: str
+    liquidated: str
+    counterparty: str
+    size: int
+    price: int
+    counterparty_fee_ppm: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deleverage:
+    """ADL-*: offset ``account``'s position in ``market`` against
+    ``counterparties``, which must be in the protocol's ranking order."""
+
+    market: str
+    account: str
+    counterparties: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CoverBadDebt:
+    """INS-4: the insurance fund tops up an account with no positions and negative NC."""
+
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportNegativeCollateral:
+    """INS-6: anyone may show that ``account`` has negative NC, which gates withdrawals."""
+
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class FundInsurance:
+    """INS-1: ``account`` moves ``amount`` of the quote asset into the insurance fund."""
+
+    account: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettleExpiry:
+    """EXP-*: settle the listed accounts' positions in a dated market at its final price."""
+
+    market: str
+    accounts: tuple[str, ...]
+
+
+Action = (
+    Deposit
+    | Withdraw
+    | Transfer
+    | AdvanceTime
+    | OracleUpdate
+    | SettleTrades
+    | PremiumSample
+    | ApplyFunding
+    | Liquidate
+    | Deleverage
+    | CoverBadDebt
+    | ReportNegativeCollateral
+    | FundInsurance
+    | SettleExpiry
+)

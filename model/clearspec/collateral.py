@@ -11,6 +11,7 @@ from clearspec.actions import Deposit, Transfer, Withdraw
 from clearspec.errors import ErrorCode
 from clearspec.margin import account_risk, meets_initial
 from clearspec.params import MAX_AMOUNT
+from clearspec.positions import settle_account
 from clearspec.state import Ledger, add_to, with_balance
 
 
@@ -19,6 +20,13 @@ def _check_amount(ledger: Ledger, asset: str, amount: int) -> None:
     k.require(asset in ledger.params.asset_by_id, ErrorCode.UNKNOWN_ASSET, asset)
     k.require(amount > 0, ErrorCode.NON_POSITIVE_AMOUNT, str(amount))
     k.require(amount <= MAX_AMOUNT, ErrorCode.AMOUNT_TOO_LARGE, str(amount))
+
+
+def _check_gate(ledger: Ledger) -> None:
+    """INS-6: no value leaves an account while withdrawals are gated."""
+    k.require(
+        ledger.now >= ledger.gate_until, ErrorCode.WITHDRAWALS_GATED, f"gated until {ledger.gate_until}"
+    )
 
 
 @icontract.ensure(
@@ -65,6 +73,8 @@ def withdraw(ledger: Ledger, action: Withdraw) -> Ledger:
     withdrawal) and the account must stay at or above initial margin."""
     k.require(action.account in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, action.account)
     _check_amount(ledger, action.asset, action.amount)
+    _check_gate(ledger)
+    ledger = settle_account(ledger, action.account)
     account = ledger.accounts[action.account]
     balance = account.balance(action.asset)
     k.require(
@@ -101,6 +111,8 @@ def transfer(ledger: Ledger, action: Transfer) -> Ledger:
     k.require(action.destination in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, action.destination)
     k.require(action.source != action.destination, ErrorCode.SELF_TRANSFER, action.source)
     _check_amount(ledger, action.asset, action.amount)
+    _check_gate(ledger)
+    ledger = settle_account(ledger, action.source)
     source = ledger.accounts[action.source]
     balance = source.balance(action.asset)
     k.require(

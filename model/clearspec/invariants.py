@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from immutables import Map
 
 from clearspec import kernel as k
+from clearspec.margin import Risk
 from clearspec.state import Account, Ledger
 
 _SLOW = [os.environ.get("CLEARSPEC_SLOW_CHECKS", "0") == "1"]
@@ -41,10 +42,12 @@ def asset_claims(ledger: Ledger, account: Account, asset: str) -> int:
 
 
 def conserved(ledger: Ledger, asset: str) -> bool:
-    """INV-1 (global): balances + position quotes + fee pool + insurance fund equal
-    deposits minus withdrawals, exactly."""
+    """INV-1 (global): balances + position quotes + fee pool + insurance fund (+
+    market pools, for the quote asset) equal deposits minus withdrawals, exactly."""
     held = k.sum_(asset_claims(ledger, a, asset) for a in ledger.accounts.values())
     pools = ledger.fee_pool.get(asset, 0) + ledger.insurance_fund.get(asset, 0)
+    if asset == ledger.params.quote_asset:
+        pools = pools + k.sum_(state.pool for state in ledger.markets.values())
     return held + pools == ledger.net_deposits.get(asset, 0)
 
 
@@ -53,10 +56,41 @@ def zero_sum(ledger: Ledger, market: str) -> bool:
     return k.sum_(a.positions[market].size for a in ledger.accounts.values() if market in a.positions) == 0
 
 
+def open_interest_matches(ledger: Ledger, market: str) -> bool:
+    """INV-6 (global): the recorded open interest is the sum of long sizes, and a
+    market with none has an empty pool (FND-4)."""
+    longs = k.sum_(
+        k.max_(a.positions[market].size, 0) for a in ledger.accounts.values() if market in a.positions
+    )
+    state = ledger.markets[market]
+    return k.and_(longs == state.open_interest, k.implies(state.open_interest == 0, state.pool == 0))
+
+
+def pool_covers_claims(ledger: Ledger, market: str) -> bool:
+    """FND-5 (global): what the market's pool holds plus what its positions still
+    owe it, exactly (before rounding), is not negative: the market never pays
+    out more funding or socialised loss than it collects."""
+    from clearspec.positions import LOSS_SCALE
+
+    params = ledger.params.market_by_id[market]
+    scale = ledger.params.feed_by_id[params.feed].scale
+    state = ledger.markets[market]
+    funding_den = 1_000_000 * scale
+    owed = k.sum_(
+        a.positions[market].size * (state.funding_index - a.positions[market].funding_index) * LOSS_SCALE
+        + k.abs_(a.positions[market].size) * (state.loss_index - a.positions[market].loss_index) * funding_den
+        for a in ledger.accounts.values()
+        if market in a.positions
+    )
+    return state.pool * funding_den * LOSS_SCALE + owed >= 0
+
+
 def all_global_invariants(ledger: Ledger) -> bool:
-    """INV-1, INV-2 and INV-3 over the whole ledger."""
+    """INV-1, INV-2, INV-3, INV-6 and FND-5 over the whole ledger."""
     conditions = [conserved(ledger, a.asset_id) for a in ledger.params.assets]
     conditions += [zero_sum(ledger, m.market_id) for m in ledger.params.markets]
+    conditions += [open_interest_matches(ledger, m.market_id) for m in ledger.params.markets]
+    conditions += [pool_covers_claims(ledger, m.market_id) for m in ledger.params.markets]
     conditions += [ledger.fee_pool[a.asset_id] >= 0 for a in ledger.params.assets]
     conditions += [ledger.insurance_fund[a.asset_id] >= 0 for a in ledger.params.assets]
     return k.all_hold(conditions, "INV global")
@@ -97,6 +131,10 @@ def local_invariants(before: Ledger, after: Ledger, touched: Iterable[str]) -> b
     pools: dict[str, int] = {}
     _pool_deltas(before.fee_pool, after.fee_pool, pools)
     _pool_deltas(before.insurance_fund, after.insurance_fund, pools)
+    if after.markets is not before.markets:
+        quote = before.params.quote_asset
+        for market, state in after.markets.items():
+            pools[quote] = pools.get(quote, 0) + state.pool - before.markets[market].pool
     deposits: dict[str, int] = {}
     _pool_deltas(before.net_deposits, after.net_deposits, deposits)
     conditions = [
@@ -122,3 +160,9 @@ def frame(before: Ledger, after: Ledger, touched: Iterable[str]) -> bool:
 def _size(account: Account, market: str) -> int:
     position = account.positions.get(market)
     return 0 if position is None else position.size
+
+
+def ratio_not_lower(before: Risk, after: Risk) -> bool:
+    """LIQ-6: ``NC_after / MMR_after >= NC_before / MMR_before`` with MMR not
+    rising, by cross-multiplying (``MMR_before > 0``)."""
+    return k.holds(k.and_(after.mmr <= before.mmr, after.nc * before.mmr >= before.nc * after.mmr))

@@ -21,6 +21,13 @@ PPM = 1_000_000
 MAX_AMOUNT = 10**30
 
 
+class DeficitPolicy(StrEnum):
+    """ADL-1: who bears a bankrupt account's deficit once the insurance fund is empty."""
+
+    DELEVERAGE = "deleverage"  # opposite-side accounts, ranked, at the bankruptcy price
+    SOCIALISE = "socialise"  # every open position of the market, pro rata to size
+
+
 class MarketKind(StrEnum):
     """A perpetual never expires; a dated future stops trading at ``expiry``."""
 
@@ -77,6 +84,15 @@ class MarketParams:
     price_band_ppm: int
     max_fee_ppm: int
     expiry: int | None = None
+    # TRD-8 / INS-5: a non-zero position is at least this large (0: one step).
+    min_position_size: int = 0
+    deficit_policy: DeficitPolicy = DeficitPolicy.DELEVERAGE
+    # FND-*: premium samples are averaged over one interval; clamps are
+    # multiples (in ppm) of the first tier's initial minus maintenance fraction.
+    funding_interval: int = 3_600
+    funding_interest_ppm: int = 0
+    premium_clamp_factor_ppm: int = 60_000_000
+    funding_clamp_factor_ppm: int = 6_000_000
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,24 @@ class OracleParams:
 
 
 @dataclass(frozen=True)
+class LiquidationParams:
+    """LIQ-*, INS-*: dYdX v4's liquidation configuration, same names and units."""
+
+    bankruptcy_adjustment_ppm: int = 1_000_000
+    spread_to_maintenance_ppm: int = 100_000
+    max_liquidation_fee_ppm: int = 15_000
+    # LIQ-5: per position and block, at most this portion of the position at the
+    # block's first liquidation, unless its notional is at most the minimum.
+    max_position_portion_ppm: int = 1_000_000
+    min_position_notional: int = 0
+    # LIQ-5: per account and block, in quote base units.
+    max_notional_per_block: int = 10**30
+    max_insurance_lost_per_block: int = 10**30
+    # INS-6: withdrawals and transfers wait this long after negative NC is seen.
+    withdrawal_gate_seconds: int = 300
+
+
+@dataclass(frozen=True)
 class ProtocolParams:
     """Everything fixed for the life of a ledger. Build with :func:`make_params`."""
 
@@ -101,6 +135,7 @@ class ProtocolParams:
     markets: tuple[MarketParams, ...]
     oracle: OracleParams
     max_batch_fills: int = 64
+    liquidation: LiquidationParams = LiquidationParams()
     asset_by_id: dict[str, AssetParams] = field(init=False, repr=False, compare=False)
     feed_by_id: dict[str, FeedParams] = field(init=False, repr=False, compare=False)
     market_by_id: dict[str, MarketParams] = field(init=False, repr=False, compare=False)
@@ -189,6 +224,14 @@ def _validate_markets(params: ProtocolParams) -> None:
         _check_ppm(f"{market.market_id}.max_fee_ppm", market.max_fee_ppm)
         if (market.kind is MarketKind.DATED) != (market.expiry is not None):
             raise _fail(f"{market.market_id}: a dated future, and only it, has an expiry")
+        if market.min_position_size < 0 or market.min_position_size > market.max_position:
+            raise _fail(f"{market.market_id}: min_position_size must be within 0..max_position")
+        if market.funding_interval <= 0:
+            raise _fail(f"{market.market_id}: funding_interval must be positive")
+        if not -PPM <= market.funding_interest_ppm <= PPM:
+            raise _fail(f"{market.market_id}: funding_interest_ppm must be within -PPM..PPM")
+        if market.premium_clamp_factor_ppm < 0 or market.funding_clamp_factor_ppm < 0:
+            raise _fail(f"{market.market_id}: clamp factors must not be negative")
 
 
 def _validate_oracle(params: ProtocolParams) -> None:
@@ -215,6 +258,20 @@ def _validate_feeds(params: ProtocolParams) -> None:
             raise _fail(f"{feed.feed_id}: price_decimals must be within 0..30")
 
 
+def _validate_liquidation(params: ProtocolParams) -> None:
+    liq = params.liquidation
+    if liq.bankruptcy_adjustment_ppm < PPM:
+        raise _fail("bankruptcy_adjustment_ppm must be at least PPM (dYdX: BA >= 1)")
+    _check_ppm("spread_to_maintenance_ppm", liq.spread_to_maintenance_ppm)
+    _check_ppm("max_liquidation_fee_ppm", liq.max_liquidation_fee_ppm)
+    if not 0 < liq.max_position_portion_ppm <= PPM:
+        raise _fail("max_position_portion_ppm must be within 1..PPM")
+    if min(liq.min_position_notional, liq.max_notional_per_block, liq.max_insurance_lost_per_block) < 0:
+        raise _fail("liquidation notional limits must not be negative")
+    if liq.withdrawal_gate_seconds < 0:
+        raise _fail("withdrawal_gate_seconds must not be negative")
+
+
 @icontract.ensure(lambda result: result.quote_asset in result.asset_by_id)
 def make_params(
     *,
@@ -224,13 +281,17 @@ def make_params(
     markets: tuple[MarketParams, ...],
     oracle: OracleParams,
     max_batch_fills: int = 64,
+    liquidation: LiquidationParams | None = None,
 ) -> ProtocolParams:
     """Build and validate a parameter set (PAR-2); raises ``INVALID_PARAMS``."""
-    params = ProtocolParams(quote_asset, assets, feeds, markets, oracle, max_batch_fills)
+    params = ProtocolParams(
+        quote_asset, assets, feeds, markets, oracle, max_batch_fills, liquidation or LiquidationParams()
+    )
     _validate_feeds(params)
     _validate_assets(params)
     _validate_markets(params)
     _validate_oracle(params)
+    _validate_liquidation(params)
     if max_batch_fills <= 0:
         raise _fail("max_batch_fills must be positive")
     return params

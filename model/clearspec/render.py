@@ -7,8 +7,16 @@ from typing import Any
 from clearspec.actions import (
     Action,
     AdvanceTime,
+    ApplyFunding,
+    CoverBadDebt,
+    Deleverage,
     Deposit,
+    FundInsurance,
+    Liquidate,
     OracleUpdate,
+    PremiumSample,
+    ReportNegativeCollateral,
+    SettleExpiry,
     SettleTrades,
     Transfer,
     Withdraw,
@@ -35,6 +43,22 @@ def describe(action: Action) -> str:
                 f"{f.taker} {f.taker_side.value} {f.size} {f.market} @ {f.price} from {f.maker}"
                 for f in fills
             )
+        case PremiumSample(market, premium):
+            return f"premium sample {market}: {premium} ppm"
+        case ApplyFunding(market):
+            return f"apply funding {market}"
+        case Liquidate(market, liquidated, counterparty, size, price, _):
+            return f"liquidate {size} of {liquidated} in {market} @ {price} against {counterparty}"
+        case Deleverage(market, account, counterparties):
+            return f"deleverage {account} in {market} against {', '.join(counterparties) or '-'}"
+        case CoverBadDebt(account):
+            return f"cover bad debt of {account}"
+        case ReportNegativeCollateral(account):
+            return f"report negative collateral of {account}"
+        case FundInsurance(account, amount):
+            return f"{account} pays {amount} into the insurance fund"
+        case SettleExpiry(market, accounts):
+            return f"settle expiry of {market} for {len(accounts)} account(s)"
 
 
 def ledger_json(ledger: Ledger) -> dict[str, Any]:
@@ -60,6 +84,17 @@ def ledger_json(ledger: Ledger) -> dict[str, Any]:
         "fee_pool": {a: str(v) for a, v in sorted(ledger.fee_pool.items())},
         "insurance_fund": {a: str(v) for a, v in sorted(ledger.insurance_fund.items())},
         "net_deposits": {a: str(v) for a, v in sorted(ledger.net_deposits.items())},
+        "markets": {
+            m: {
+                "funding_index": str(st.funding_index),
+                "loss_index": str(st.loss_index),
+                "pool": str(st.pool),
+                "open_interest": str(st.open_interest),
+                "settlement_price": None if st.settlement_price is None else str(st.settlement_price),
+            }
+            for m, st in sorted(ledger.markets.items())
+        },
+        "gate_until": str(ledger.gate_until),
     }
 
 

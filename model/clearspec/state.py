@@ -8,7 +8,7 @@ of accounts, and the old state stays valid, which makes atomicity structural.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import icontract
 from immutables import Map
@@ -28,6 +28,40 @@ class Position:
 
     size: int
     quote: int
+    # FND-3 / ADL-6: the market's indices when this position last settled.
+    funding_index: int = 0
+    loss_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MarketState:
+    """What a market accumulates (FND-*, ADL-6, EXP-*).
+
+    ``pool`` holds the market's unsettled flows in quote base units: funding and
+    socialised losses paid in by positions before others are paid out, and
+    expiry settlement remainders. It may be negative while payments are still
+    owed to it, and is swept into the insurance fund when no position is left.
+    """
+
+    funding_index: int = 0
+    loss_index: int = 0
+    premium_sum: int = 0
+    premium_count: int = 0
+    last_funding_at: int = 0
+    pool: int = 0
+    open_interest: int = 0
+    settlement_price: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationUsage:
+    """LIQ-5: what one account has been liquidated for within one block (one clock value)."""
+
+    at: int
+    notional: int
+    insurance_lost: int
+    # Per market: (|size| at the block's first liquidation, size liquidated so far).
+    positions: Map[str, tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +103,18 @@ class Ledger:
     fee_pool: Map[str, int]
     insurance_fund: Map[str, int]
     net_deposits: Map[str, int]
+    markets: Map[str, MarketState] = field(default_factory=Map)
+    # INS-6: withdrawals and transfers are refused while now < gate_until.
+    gate_until: int = 0
+    liquidation_usage: Map[str, LiquidationUsage] = field(default_factory=Map)
 
     def account(self, account_id: str) -> Account:
         """The account, or an empty one if it does not exist."""
         return self.accounts.get(account_id, EMPTY_ACCOUNT)
+
+    def market(self, market_id: str) -> MarketState:
+        """The accumulated state of a market; genesis creates one per market."""
+        return self.markets[market_id]
 
     def price(self, feed: str) -> int:
         """The accepted price of a feed; genesis sets every feed."""
@@ -102,6 +144,7 @@ def genesis(params: ProtocolParams, initial_prices: Mapping[str, int], now: int 
         fee_pool=_zero_per_asset(params),
         insurance_fund=_zero_per_asset(params),
         net_deposits=_zero_per_asset(params),
+        markets=Map({m.market_id: MarketState(last_funding_at=now) for m in params.markets}),
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import icontract
-from immutables import Map
 
 from clearspec import kernel as k
 from clearspec.actions import Fill, SettleTrades, Side
@@ -18,7 +17,14 @@ from clearspec.errors import ErrorCode
 from clearspec.margin import account_risk, notional, update_allowed
 from clearspec.oracle import within_ppm
 from clearspec.params import MAX_AMOUNT, PPM, MarketKind, MarketParams
-from clearspec.state import Account, Ledger, Position, with_balance
+from clearspec.positions import (
+    check_position_rules,
+    credit_quote,
+    move_position,
+    settle_account,
+    sweep_if_closed,
+)
+from clearspec.state import Ledger
 
 
 @icontract.ensure(
@@ -69,25 +75,6 @@ def _check_fill(ledger: Ledger, fill: Fill) -> MarketParams:
     return market
 
 
-def _trade(account: Account, market: str, quote_asset: str, size: int, cost: int, fee: int) -> Account:
-    """TRD-4: add ``size`` to the position, pay ``cost`` from its quote and ``fee``
-    from the quote balance. A position that reaches size zero realises its quote
-    into the quote balance and closes."""
-    old = account.positions.get(market, Position(0, 0))
-    new_size = old.size + size
-    new_quote = old.quote - cost
-    closed = new_size == 0
-    balance = account.balance(quote_asset) - fee + k.ite(closed, new_quote, 0)
-    kept_quote = k.ite(closed, 0, new_quote)
-    if k.definitely(closed):
-        # Concretely closed: drop the entry. Symbolically the entry stays, with
-        # size and quote zero on the paths where it closed (same meaning).
-        positions = account.positions.delete(market) if market in account.positions else account.positions
-    else:
-        positions = account.positions.set(market, Position(new_size, kept_quote))
-    return replace(with_balance(account, quote_asset, balance), positions=positions)
-
-
 @icontract.ensure(
     lambda result: len(result) == len(set(result)), "each account once", enabled=k.SLOW_CONTRACTS
 )
@@ -112,7 +99,8 @@ def touched_by_trades(action: SettleTrades) -> list[str]:
     enabled=k.SLOW_CONTRACTS,
 )
 def settle_trades(ledger: Ledger, action: SettleTrades) -> Ledger:
-    """TRD-1..TRD-7: settle a batch of fills atomically."""
+    """TRD-1..TRD-8: settle a batch of fills atomically. Funding of every touched
+    account is settled first (FND-3), so margin is checked on settled accounts."""
     quote_asset = ledger.params.quote_asset
     k.require(len(action.fills) > 0, ErrorCode.TRADE_EMPTY_BATCH)
     k.require(
@@ -120,56 +108,33 @@ def settle_trades(ledger: Ledger, action: SettleTrades) -> Ledger:
         ErrorCode.TRADE_BATCH_TOO_LARGE,
         f"{len(action.fills)} fills",
     )
-    accounts: Map[str, Account] = ledger.accounts
+    markets = [_check_fill(ledger, fill) for fill in action.fills]
+    touched = touched_by_trades(action)
+    settled = ledger
+    for name in touched:
+        settled = settle_account(settled, name)
+    after = settled
     fees = 0
-    for fill in action.fills:
-        market = _check_fill(ledger, fill)
-        scale = ledger.params.feed_by_id[market.feed].scale
-        amount = notional(fill.size, fill.price, scale)
+    for fill, market in zip(action.fills, markets, strict=True):
+        amount = notional(fill.size, fill.price, ledger.params.feed_by_id[market.feed].scale)
         maker_fee = fill_fee(amount, fill.maker_fee_ppm)
         taker_fee = fill_fee(amount, fill.taker_fee_ppm)
         taker_sign = 1 if fill.taker_side is Side.BUY else -1
-        taker = _trade(
-            accounts[fill.taker],
-            fill.market,
-            quote_asset,
-            taker_sign * fill.size,
-            taker_sign * amount,
-            taker_fee,
-        )
-        accounts = accounts.set(fill.taker, taker)
-        maker = _trade(
-            accounts[fill.maker],
-            fill.market,
-            quote_asset,
-            -taker_sign * fill.size,
-            -taker_sign * amount,
-            maker_fee,
-        )
-        accounts = accounts.set(fill.maker, maker)
+        after = move_position(after, fill.taker, fill.market, taker_sign * fill.size, -taker_sign * amount)
+        after = move_position(after, fill.maker, fill.market, -taker_sign * fill.size, taker_sign * amount)
+        after = credit_quote(credit_quote(after, fill.taker, -taker_fee), fill.maker, -maker_fee)
         fees = fees + maker_fee + taker_fee
-    after = replace(
-        ledger,
-        accounts=accounts,
-        fee_pool=ledger.fee_pool.set(quote_asset, ledger.fee_pool[quote_asset] + fees),
-    )
-    for name in touched_by_trades(action):
-        _check_account(ledger, after, name)
-    return after
-
-
-def _check_account(before: Ledger, after: Ledger, name: str) -> None:
-    """TRD-6 and TRD-7: position limits, then the margin update rule (MRG-4)."""
-    account = after.accounts[name]
-    for market_id, position in account.positions.items():
-        limit = before.params.market_by_id[market_id].max_position
+    after = replace(after, fee_pool=after.fee_pool.set(quote_asset, after.fee_pool[quote_asset] + fees))
+    traded = list(dict.fromkeys(fill.market for fill in action.fills))
+    for market_id in traded:
+        after = sweep_if_closed(after, market_id)
+    for name in touched:
+        check_position_rules(after, name, traded)
         k.require(
-            k.abs_(position.size) <= limit,
-            ErrorCode.POSITION_LIMIT_EXCEEDED,
-            f"{name} in {market_id}",
+            update_allowed(
+                account_risk(settled, settled.accounts[name]), account_risk(after, after.accounts[name])
+            ),
+            ErrorCode.MARGIN_INSUFFICIENT,
+            f"{name} would fall below initial margin and is not reducing risk",
         )
-    k.require(
-        update_allowed(account_risk(before, before.accounts[name]), account_risk(after, account)),
-        ErrorCode.MARGIN_INSUFFICIENT,
-        f"{name} would fall below initial margin and is not reducing risk",
-    )
+    return after

@@ -15,20 +15,33 @@ from clearspec import kernel as k
 from clearspec.actions import (
     Action,
     AdvanceTime,
+    ApplyFunding,
+    CoverBadDebt,
+    Deleverage,
     Deposit,
+    FundInsurance,
+    Liquidate,
     OracleUpdate,
+    PremiumSample,
+    ReportNegativeCollateral,
+    SettleExpiry,
     SettleTrades,
     Transfer,
     Withdraw,
 )
 from clearspec.collateral import deposit, transfer, withdraw
+from clearspec.deleveraging import deleverage
 from clearspec.errors import ClearingError, ErrorCode
+from clearspec.expiry import settle_expiry
+from clearspec.funding import apply_funding, record_premium
+from clearspec.insurance import cover_bad_debt, fund_insurance, report_negative_collateral
 from clearspec.invariants import (
     all_global_invariants,
     frame,
     local_invariants,
     slow_checks,
 )
+from clearspec.liquidation import liquidate
 from clearspec.oracle import apply_oracle_update
 from clearspec.state import Ledger
 from clearspec.trading import settle_trades, touched_by_trades
@@ -46,7 +59,15 @@ def touched_accounts(action: Action) -> list[str]:
             return [action.source, action.destination]
         case SettleTrades():
             return touched_by_trades(action)
-        case AdvanceTime() | OracleUpdate():
+        case Liquidate():
+            return list(dict.fromkeys([action.liquidated, action.counterparty]))
+        case Deleverage():
+            return list(dict.fromkeys([action.account, *action.counterparties]))
+        case CoverBadDebt() | ReportNegativeCollateral() | FundInsurance():
+            return [action.account]
+        case SettleExpiry():
+            return list(dict.fromkeys(action.accounts))
+        case AdvanceTime() | OracleUpdate() | PremiumSample() | ApplyFunding():
             return []
 
 
@@ -85,6 +106,22 @@ def apply(ledger: Ledger, action: Action) -> Ledger:
             return apply_oracle_update(ledger, action)
         case SettleTrades():
             return settle_trades(ledger, action)
+        case PremiumSample():
+            return record_premium(ledger, action)
+        case ApplyFunding():
+            return apply_funding(ledger, action)
+        case Liquidate():
+            return liquidate(ledger, action)
+        case Deleverage():
+            return deleverage(ledger, action)
+        case CoverBadDebt():
+            return cover_bad_debt(ledger, action)
+        case ReportNegativeCollateral():
+            return report_negative_collateral(ledger, action)
+        case FundInsurance():
+            return fund_insurance(ledger, action)
+        case SettleExpiry():
+            return settle_expiry(ledger, action)
 
 
 @dataclass(frozen=True, slots=True)

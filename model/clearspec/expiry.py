@@ -1,0 +1,76 @@
+"""Expiry settlement of dated futures (spec: expiry.md, rules EXP-*)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import icontract
+
+from clearspec import kernel as k
+from clearspec.actions import SettleExpiry
+from clearspec.errors import ErrorCode
+from clearspec.liquidation import gate_if_negative
+from clearspec.margin import account_risk, notional
+from clearspec.params import MarketKind
+from clearspec.positions import credit_quote, move_position, position_size, settle_account, sweep_if_closed
+from clearspec.state import Ledger
+
+
+@icontract.ensure(
+    lambda action, result: all(action.market not in result.accounts[n].positions for n in action.accounts),
+    "EXP-2: every listed position is closed",
+    enabled=k.SLOW_CONTRACTS,
+)
+def settle_expiry(ledger: Ledger, action: SettleExpiry) -> Ledger:
+    """EXP-1..EXP-4: close the listed accounts' positions at the final price."""
+    k.require(action.market in ledger.params.market_by_id, ErrorCode.UNKNOWN_MARKET, action.market)
+    market = ledger.params.market_by_id[action.market]
+    k.require(market.kind is MarketKind.DATED, ErrorCode.MARKET_NOT_DATED, action.market)
+    assert market.expiry is not None
+    k.require(ledger.now >= market.expiry, ErrorCode.EXPIRY_NOT_REACHED, f"expiry at {market.expiry}")
+    oracle = ledger.prices[market.feed]
+    state = ledger.markets[action.market]
+    # EXP-1: the first settlement fixes the final price: the first accepted
+    # oracle price at or after expiry.
+    k.require(
+        state.settlement_price is not None or oracle.updated_at >= market.expiry,
+        ErrorCode.EXPIRY_PRICE_NOT_FINAL,
+        f"last price accepted at {oracle.updated_at}",
+    )
+    final = oracle.price if state.settlement_price is None else state.settlement_price
+    ledger = replace(
+        ledger, markets=ledger.markets.set(action.market, replace(state, settlement_price=final))
+    )
+    scale = ledger.params.feed_by_id[market.feed].scale
+    for name in action.accounts:
+        k.require(name in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, name)
+        size = position_size(ledger.accounts[name], action.market)
+        k.require(size != 0, ErrorCode.NO_POSITION, f"{name} in {action.market}")
+        ledger = _settle_one(ledger, action.market, name, notional(size, final, scale))
+    return sweep_if_closed(ledger, action.market)
+
+
+def _settle_one(ledger: Ledger, market: str, name: str, value: int) -> Ledger:
+    """EXP-2, EXP-3: the position is closed with quote ``value`` (its size times
+    the final price, rounded down) paid from the market pool, so the rounding
+    remainders stay in the pool and reach the fund when the market is empty.
+    EXP-4: an account left with no position and negative NC is topped up by the
+    fund, which must be able to: otherwise deleverage it first."""
+    settled = settle_account(ledger, name)
+    size = position_size(settled.accounts[name], market)
+    after = move_position(settled, name, market, -size, value)
+    state = after.markets[market]
+    after = replace(after, markets=after.markets.set(market, replace(state, pool=state.pool - value)))
+    account = after.accounts[name]
+    nc = account_risk(after, account).nc
+    if account.positions:
+        return gate_if_negative(after, nc)
+    deficit = k.max_(-nc, 0)
+    fund = after.insurance_fund[after.params.quote_asset]
+    k.require(
+        deficit <= fund, ErrorCode.INSURANCE_FUND_INSUFFICIENT, f"{name} needs {deficit}, fund has {fund}"
+    )
+    quote_asset = after.params.quote_asset
+    after = credit_quote(after, name, deficit)
+    after = replace(after, insurance_fund=after.insurance_fund.set(quote_asset, fund - deficit))
+    return gate_if_negative(after, nc)
