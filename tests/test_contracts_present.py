@@ -19,6 +19,12 @@ PROTOCOL_MODULES = [
     "clearspec.collateral",
     "clearspec.trading",
     "clearspec.transition",
+    "clearspec.positions",
+    "clearspec.funding",
+    "clearspec.liquidation",
+    "clearspec.deleveraging",
+    "clearspec.insurance",
+    "clearspec.expiry",
 ]
 
 # The contract machinery itself: these *evaluate* contracts, so a contract on

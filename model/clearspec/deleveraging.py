@@ -25,6 +25,9 @@ from clearspec.positions import (
 from clearspec.state import Ledger
 
 
+@icontract.require(
+    lambda ledger, name, market_id: market_id in ledger.accounts[name].positions, enabled=k.SLOW_CONTRACTS
+)
 def adl_score(ledger: Ledger, name: str, market_id: str) -> int:
     """ADL-2: profit times leverage, ``upnl * |notional| / max(NC, 1)``, rounded
     down, at oracle prices. The most profitable, most leveraged go first."""

@@ -75,7 +75,7 @@ def cover_bad_debt(ledger: Ledger, action: CoverBadDebt) -> Ledger:
     return gate_if_negative(after, nc)
 
 
-@icontract.ensure(lambda ledger, result: result.gate_until >= ledger.gate_until, enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(lambda ledger, result: k.holds(result.gate_until >= ledger.gate_until), enabled=k.SLOW_CONTRACTS)
 def report_negative_collateral(ledger: Ledger, action: ReportNegativeCollateral) -> Ledger:
     """INS-6: anyone may show an account with negative NC (after settling its
     funding); that gates withdrawals and transfers for the gate period."""

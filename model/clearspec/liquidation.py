@@ -72,6 +72,17 @@ def bankruptcy_quote(ledger: Ledger, name: str, market_id: str, delta: int, nc: 
     return -dnnv - k.div_floor(nc * (mmr_before - mmr_after), total_mmr)
 
 
+@icontract.require(lambda total_mmr: k.holds(total_mmr > 0), "TMMR is positive", enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(
+    lambda ledger, name, market_id, price, result: k.holds(
+        k.implies(
+            price == ledger.price(ledger.params.market_by_id[market_id].feed),
+            result,
+        )
+    ),
+    "the oracle price itself is always fillable",
+    enabled=k.SLOW_CONTRACTS,
+)
 def fillable_price_allows(
     ledger: Ledger, name: str, market_id: str, price: int, nc: int, total_mmr: int
 ) -> bool:
@@ -93,6 +104,18 @@ def fillable_price_allows(
     return price * size * spread_den >= (pnnv * spread_den - spread_num) * scale
 
 
+@icontract.ensure(
+    lambda received, bankruptcy, result: k.holds(result <= k.max_(received - bankruptcy, 0)),
+    "the fund never takes more than the surplus",
+    enabled=k.SLOW_CONTRACTS,
+)
+@icontract.ensure(
+    lambda received, bankruptcy, result: k.holds(
+        k.implies(received <= bankruptcy, result == received - bankruptcy)
+    ),
+    "below bankruptcy the fund pays the whole difference",
+    enabled=k.SLOW_CONTRACTS,
+)
 def insurance_fund_delta(received: int, bankruptcy: int, max_fee_ppm: int) -> int:
     """LIQ-4: what the fund gains from the fill (negative: what it pays). A fill
     below the bankruptcy quote costs the fund the difference; above it, the
@@ -160,7 +183,8 @@ def _allowed_size(ledger: Ledger, market: MarketParams, initial_size: int) -> in
 def liquidate(ledger: Ledger, action: Liquidate) -> Ledger:
     """LIQ-1..LIQ-7: close part or all of a liquidatable account's position
     through a fill from the matching engine, with the insurance fund covering a
-    fill below the bankruptcy price and collecting a capped fee above it."""
+    fill below the bankruptcy price (INS-2) and collecting a capped fee above it
+    (INS-1)."""
     market = _check_fill(ledger, action)
     params = ledger.params
     quote_asset = params.quote_asset
@@ -171,6 +195,7 @@ def liquidate(ledger: Ledger, action: Liquidate) -> Ledger:
     position = settled.accounts[name].positions.get(action.market)
     k.require(position is not None, ErrorCode.NO_POSITION, f"{name} in {action.market}")
     assert position is not None
+    # LIQ-7: a liquidation fill only closes: never a larger or flipped position.
     k.require(
         action.size <= k.abs_(position.size),
         ErrorCode.LIQUIDATION_INCREASES_RISK,
@@ -245,7 +270,7 @@ def _socialise(ledger: Ledger, market: MarketParams, shortfall: int) -> Ledger:
     return replace(ledger, markets=ledger.markets.set(market.market_id, updated))
 
 
-@icontract.ensure(lambda ledger, result: result.gate_until >= ledger.gate_until, enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(lambda ledger, result: k.holds(result.gate_until >= ledger.gate_until), enabled=k.SLOW_CONTRACTS)
 def gate_if_negative(ledger: Ledger, nc: int) -> Ledger:
     """INS-6: seeing an account with negative NC gates withdrawals for a while."""
     gate = k.max_(ledger.gate_until, ledger.now + ledger.params.liquidation.withdrawal_gate_seconds)
