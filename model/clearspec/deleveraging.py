@@ -119,7 +119,7 @@ def deleverage(ledger: Ledger, action: Deleverage) -> Ledger:
             continue  # ADL-3: a counterparty the offset would leave invalid is skipped
     k.require(offset_any, ErrorCode.ADL_NO_VALID_COUNTERPARTY, action.market)
     ledger = sweep_if_closed(ledger, action.market)
-    return gate_if_negative(ledger, risk.nc)
+    return gate_if_negative(ledger, risk.nc)  # ADL-5
 
 
 def _offset(ledger: Ledger, action: Deleverage, name: str, side: int, remaining: int) -> Ledger:

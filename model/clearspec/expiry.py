@@ -11,7 +11,7 @@ from clearspec.actions import SettleExpiry
 from clearspec.errors import ErrorCode
 from clearspec.liquidation import gate_if_negative
 from clearspec.margin import account_risk, notional
-from clearspec.params import MarketKind
+from clearspec.params import DeficitPolicy, MarketKind
 from clearspec.positions import credit_quote, move_position, position_size, settle_account, sweep_if_closed
 from clearspec.state import Ledger
 
@@ -30,8 +30,8 @@ def settle_expiry(ledger: Ledger, action: SettleExpiry) -> Ledger:
     k.require(ledger.now >= market.expiry, ErrorCode.EXPIRY_NOT_REACHED, f"expiry at {market.expiry}")
     oracle = ledger.prices[market.feed]
     state = ledger.markets[action.market]
-    # EXP-1: the first settlement fixes the final price: the first accepted
-    # oracle price at or after expiry.
+    # EXP-1: the first accepted settlement fixes the final price: the feed's
+    # price at that moment, which must have been accepted at or after expiry.
     k.require(
         state.settlement_price is not None or oracle.updated_at >= market.expiry,
         ErrorCode.EXPIRY_PRICE_NOT_FINAL,
@@ -42,11 +42,16 @@ def settle_expiry(ledger: Ledger, action: SettleExpiry) -> Ledger:
         ledger, markets=ledger.markets.set(action.market, replace(state, settlement_price=final))
     )
     scale = ledger.params.feed_by_id[market.feed].scale
+    net = 0
     for name in action.accounts:
         k.require(name in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, name)
         size = position_size(ledger.accounts[name], action.market)
         k.require(size != 0, ErrorCode.NO_POSITION, f"{name} in {action.market}")
+        net = net + size
         ledger = _settle_one(ledger, action.market, name, notional(size, final, scale))
+    # EXP-2: a batch closes as much long as short, so the market stays zero-sum
+    # (INV-2) and open interest reaches zero only when every position is closed.
+    k.require(net == 0, ErrorCode.EXPIRY_UNBALANCED, f"listed positions sum to {net}")
     return sweep_if_closed(ledger, action.market)
 
 
@@ -55,7 +60,8 @@ def _settle_one(ledger: Ledger, market: str, name: str, value: int) -> Ledger:
     the final price, rounded down) paid from the market pool, so the rounding
     remainders stay in the pool and reach the fund when the market is empty.
     EXP-4: an account left with no position and negative NC is topped up by the
-    fund, which must be able to: otherwise deleverage it first."""
+    fund; in a deleverage market the fund must be able to (otherwise deleverage
+    the account first), in a socialise market it pays what it has."""
     settled = settle_account(ledger, name)
     size = position_size(settled.accounts[name], market)
     after = move_position(settled, name, market, -size, value)
@@ -67,10 +73,14 @@ def _settle_one(ledger: Ledger, market: str, name: str, value: int) -> Ledger:
         return gate_if_negative(after, nc)
     deficit = k.max_(-nc, 0)
     fund = after.insurance_fund[after.params.quote_asset]
-    k.require(
-        deficit <= fund, ErrorCode.INSURANCE_FUND_INSUFFICIENT, f"{name} needs {deficit}, fund has {fund}"
-    )
+    if after.params.market_by_id[market].deficit_policy is DeficitPolicy.DELEVERAGE:
+        k.require(
+            deficit <= fund, ErrorCode.INSURANCE_FUND_INSUFFICIENT, f"{name} needs {deficit}, fund has {fund}"
+        )
+    # INS-2: the fund pays the deficit; in a socialise market, as far as it goes
+    # (the rest stays visible as the account's negative NC, as with INS-4).
+    paid = k.min_(deficit, fund)
     quote_asset = after.params.quote_asset
-    after = credit_quote(after, name, deficit)
-    after = replace(after, insurance_fund=after.insurance_fund.set(quote_asset, fund - deficit))
+    after = credit_quote(after, name, paid)
+    after = replace(after, insurance_fund=after.insurance_fund.set(quote_asset, fund - paid))
     return gate_if_negative(after, nc)

@@ -60,7 +60,7 @@ def fund_insurance(ledger: Ledger, action: FundInsurance) -> Ledger:
     enabled=k.SLOW_CONTRACTS,
 )
 def cover_bad_debt(ledger: Ledger, action: CoverBadDebt) -> Ledger:
-    """INS-4: an account with no positions and negative NC is topped up by the
+    """INS-4 (and INS-2): an account with no positions and negative NC is topped up by the
     fund, as far as the fund goes (bad debt the fund cannot cover stays visible
     as that account's negative NC)."""
     k.require(action.account in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, action.account)
@@ -75,7 +75,9 @@ def cover_bad_debt(ledger: Ledger, action: CoverBadDebt) -> Ledger:
     return gate_if_negative(after, nc)
 
 
-@icontract.ensure(lambda ledger, result: k.holds(result.gate_until >= ledger.gate_until), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(
+    lambda ledger, result: k.holds(result.gate_until >= ledger.gate_until), enabled=k.SLOW_CONTRACTS
+)
 def report_negative_collateral(ledger: Ledger, action: ReportNegativeCollateral) -> Ledger:
     """INS-6: anyone may show an account with negative NC (after settling its
     funding); that gates withdrawals and transfers for the gate period."""

@@ -164,7 +164,9 @@ def _allowed_size(ledger: Ledger, market: MarketParams, initial_size: int) -> in
     )
     portion = k.mul_div_floor(initial_size, liq.max_position_portion_ppm, PPM)
     stepped = k.max_(k.div_floor(portion, market.step_size) * market.step_size, market.step_size)
-    return k.ite(small, initial_size, stepped)
+    # TRD-8: a portion that would leave less than the minimum position takes it all.
+    leaves_dust = initial_size - stepped < k.max_(market.min_position_size, market.step_size)
+    return k.ite(k.or_(small, leaves_dust), initial_size, stepped)
 
 
 @icontract.ensure(
@@ -242,6 +244,7 @@ def liquidate(ledger: Ledger, action: Liquidate) -> Ledger:
     )
     after = _socialise(after, market, shortfall)
     after = sweep_if_closed(after, action.market)
+    check_position_rules(after, name, [action.market])
     check_position_rules(after, action.counterparty, [action.market])
     k.require(
         update_allowed(
@@ -270,7 +273,9 @@ def _socialise(ledger: Ledger, market: MarketParams, shortfall: int) -> Ledger:
     return replace(ledger, markets=ledger.markets.set(market.market_id, updated))
 
 
-@icontract.ensure(lambda ledger, result: k.holds(result.gate_until >= ledger.gate_until), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(
+    lambda ledger, result: k.holds(result.gate_until >= ledger.gate_until), enabled=k.SLOW_CONTRACTS
+)
 def gate_if_negative(ledger: Ledger, nc: int) -> Ledger:
     """INS-6: seeing an account with negative NC gates withdrawals for a while."""
     gate = k.max_(ledger.gate_until, ledger.now + ledger.params.liquidation.withdrawal_gate_seconds)

@@ -114,7 +114,7 @@ def move_position(ledger: Ledger, name: str, market: str, size_delta: int, quote
 
     A new position starts at the market's current indices. A position that
     reaches size zero realises its quote into the quote balance and closes. The
-    market's open interest (the sum of long sizes) follows.
+    market's open interest (the sum of long sizes, INV-6) follows.
     """
     account = ledger.accounts[name]
     state = ledger.markets[market]
@@ -167,7 +167,7 @@ def sweep_if_closed(ledger: Ledger, market: str) -> Ledger:
 @icontract.require(lambda ledger, name: name in ledger.accounts, enabled=k.SLOW_CONTRACTS)
 def check_position_rules(ledger: Ledger, name: str, markets: list[str]) -> None:
     """TRD-6 and TRD-8: in each market, the account's position is within the
-    position limit, and if not zero, at least the market's minimum size."""
+    position limit, and if not zero, at least the market's minimum size (INS-5)."""
     account = ledger.accounts[name]
     for market_id in markets:
         params = ledger.params.market_by_id[market_id]
