@@ -33,3 +33,22 @@ def test_module_entry_point_runs() -> None:
         [sys.executable, "-m", "clearspec.cli", "--version"], capture_output=True, text=True, check=True
     )
     assert done.stdout.startswith("clearspec ")
+
+
+def test_crash_example_liquidates_then_deleverages(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["example", "--scenario", "crash", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    verdicts = {
+        s["action"].split(" ")[0] + " " + s["action"].split(" ")[3]: s["result"]
+        for s in report["steps"]
+        if s["action"].startswith(("liquidate", "deleverage"))
+    }
+    assert verdicts == {
+        "liquidate erin": "accepted",
+        "liquidate alice": "rejected INSURANCE_FUND_INSUFFICIENT",
+        "deleverage BTC-PERP": "accepted",
+    }
+    assert report["steps"][-1]["result"] == "rejected WITHDRAWALS_GATED"
+    ledger = report["ledger"]
+    assert ledger["accounts"]["alice"]["risk"]["nc"] == "0"
+    assert int(ledger["insurance_fund"]["USDC"]) > 0

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from clearspec import SPEC_VERSION, __version__
-from clearspec.examples import example_genesis, example_scenario
+from clearspec.examples import crash_scenario, example_genesis, example_scenario
 from clearspec.render import describe, ledger_json, ledger_table
 from clearspec.transition import step
 
@@ -16,7 +16,8 @@ from clearspec.transition import step
 def _run_example(args: argparse.Namespace) -> int:
     ledger = example_genesis()
     steps = []
-    for action in example_scenario():
+    scenario = crash_scenario() if args.scenario == "crash" else example_scenario()
+    for action in scenario:
         outcome = step(ledger, action)
         ledger = outcome.ledger
         verdict = "accepted" if outcome.error is None else f"rejected {outcome.error.value}"
@@ -45,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         "example", help="run the built-in example scenario and print the resulting ledger"
     )
     example.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    example.add_argument(
+        "--scenario",
+        choices=["basic", "crash"],
+        default="basic",
+        help="basic: deposits, a trade, a margin refusal; crash: funding, liquidation, deleveraging",
+    )
     example.set_defaults(handler=_run_example)
     return parser
 

@@ -17,9 +17,14 @@ from clearspec import kernel as k
 from clearspec.actions import (
     Action,
     AdvanceTime,
+    ApplyFunding,
+    Deleverage,
     Deposit,
     Fill,
+    FundInsurance,
+    Liquidate,
     OracleUpdate,
+    PremiumSample,
     SettleTrades,
     Side,
     Transfer,
@@ -163,3 +168,46 @@ def example_scenario() -> list[Action]:
         Withdraw("alice", "USDC", 7_000 * USD),
         Withdraw("bob", "BTC", 10_000_000),
     ]
+
+
+def _price_round(feed: str, dollars: int, at: int, round_: int) -> list[Action]:
+    price = usd_price(dollars)
+    return [
+        AdvanceTime(at),
+        signed_update(feed, [price - usd_price(5), price, price + usd_price(5)], at, round_),
+    ]
+
+
+def crash_scenario() -> list[Action]:
+    """A leveraged long through a 23% crash: funding, a liquidation the fund
+    covers with a fee, then a gap past bankruptcy that the small fund cannot
+    cover, so the account is deleveraged against the ranked shorts."""
+    actions: list[Action] = [
+        Deposit("alice", "USDC", 700 * USD),
+        Deposit("erin", "USDC", 750 * USD),
+        Deposit("bob", "USDC", 50_000 * USD),
+        Deposit("carol", "USDC", 50_000 * USD),
+        Deposit("dave", "USDC", 1_000 * USD),
+        FundInsurance("carol", 10 * USD),
+        # alice and erin go long 0.1 BTC each; bob and dave are short.
+        SettleTrades(
+            (
+                Fill("BTC-PERP", "bob", "alice", Side.BUY, 10_000_000, usd_price(60_000), 0, 500),
+                Fill("BTC-PERP", "dave", "erin", Side.BUY, 10_000_000, usd_price(60_000), 0, 500),
+            )
+        ),
+        PremiumSample("BTC-PERP", 100),
+        *_price_round("BTC-USD", 60_000, 3_600, 1),
+        ApplyFunding("BTC-PERP"),
+        *_price_round("BTC-USD", 56_000, 3_660, 2),
+        *_price_round("BTC-USD", 54_000, 3_720, 3),
+        # erin is below maintenance: carol takes her long at the oracle price.
+        Liquidate("BTC-PERP", "erin", "carol", 10_000_000, usd_price(54_000), 0),
+        *_price_round("BTC-USD", 47_000, 3_780, 4),
+        # alice is bankrupt and the fund cannot cover her: a liquidation is refused...
+        Liquidate("BTC-PERP", "alice", "carol", 10_000_000, usd_price(47_000), 0),
+        # ... so she is deleveraged against the shorts in ranking order.
+        Deleverage("BTC-PERP", "alice", ("dave", "bob")),
+        Withdraw("bob", "USDC", 1_000 * USD),  # refused: withdrawals are gated
+    ]
+    return actions
