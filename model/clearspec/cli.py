@@ -6,9 +6,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from clearspec import SPEC_VERSION, __version__
-from clearspec.examples import crash_scenario, example_genesis, example_scenario
+from clearspec.errors import ClearingError
+from clearspec.examples import crash_scenario, example_genesis, example_params, example_scenario
+from clearspec.params import ProtocolParams
+from clearspec.params_file import load_params, params_to_json
 from clearspec.render import describe, ledger_json, ledger_table
 from clearspec.transition import step
 
@@ -29,6 +33,48 @@ def _run_example(args: argparse.Namespace) -> int:
     else:
         print()
         print(ledger_table(ledger))
+    return 0
+
+
+def _load_params(path: str | None) -> ProtocolParams:
+    return example_params() if path is None else load_params(path)
+
+
+def _run_prove(args: argparse.Namespace) -> int:
+    from clearspec_proofs.report import print_table, save_counterexamples
+    from clearspec_proofs.runner import prove_all, stderr_progress
+
+    params = _load_params(args.params)
+    results = prove_all(
+        params,
+        only=args.only,
+        workers=args.workers,
+        rlimit=args.rlimit,
+        progress=None if args.quiet else stderr_progress,
+    )
+    if not results:
+        print(f"no obligation matches {args.only!r}", file=sys.stderr)
+        return 2
+    saved = save_counterexamples(results, Path(args.counterexamples))
+    summary = {
+        "total": len(results),
+        "proved": sum(1 for r in results if r["status"] == "proved"),
+        "counterexample": sum(1 for r in results if r["status"] == "counterexample"),
+        "unknown": sum(1 for r in results if r["status"] == "unknown"),
+        "seconds": round(sum(r["seconds"] for r in results), 2),
+        "counterexample_files": [str(p) for p in saved],
+    }
+    if args.json:
+        print(
+            json.dumps({"spec_version": SPEC_VERSION, "obligations": results, "summary": summary}, indent=1)
+        )
+    else:
+        print_table(results, summary)
+    return 0 if summary["proved"] == summary["total"] else 1
+
+
+def _run_params_export(args: argparse.Namespace) -> int:
+    print(json.dumps(params_to_json(example_params()), indent=2))
     return 0
 
 
@@ -53,13 +99,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="basic: deposits, a trade, a margin refusal; crash: funding, liquidation, deleveraging",
     )
     example.set_defaults(handler=_run_example)
+
+    prove = commands.add_parser(
+        "prove", help="prove every invariant of every transition with Z3, or show a counterexample"
+    )
+    prove.add_argument("--params", metavar="FILE", help="a parameter file (JSON); default: the example set")
+    prove.add_argument("--only", metavar="PATTERN", help="transitions (or obligation ids, with '/') to prove")
+    prove.add_argument("--json", action="store_true", help="print the results as JSON")
+    prove.add_argument("--workers", type=int, help="processes to use (default: every core)")
+    prove.add_argument("--rlimit", type=int, help="Z3 resource limit per query (deterministic)")
+    prove.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
+    prove.add_argument(
+        "--counterexamples",
+        metavar="DIR",
+        default="out/counterexamples",
+        help="where confirmed counterexamples are saved as vectors (default: out/counterexamples)",
+    )
+    prove.set_defaults(handler=_run_prove)
+
+    params = commands.add_parser("params", help="parameter files")
+    params_commands = params.add_subparsers(dest="params_command", required=True)
+    export = params_commands.add_parser("export", help="print the example parameter set as a JSON file")
+    export.set_defaults(handler=_run_params_export)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``clearspec`` command."""
+    """Entry point of the ``clearspec`` command. Bad input exits 2 with its code."""
     args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except ClearingError as error:
+        print(f"clearspec: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

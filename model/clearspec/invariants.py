@@ -85,12 +85,30 @@ def pool_covers_claims(ledger: Ledger, market: str) -> bool:
     return state.pool * funding_den * LOSS_SCALE + owed >= 0
 
 
+def positions_well_formed(ledger: Ledger, market: str) -> bool:
+    """TRD-4, ADL-6 (global): a position of size zero carries no quote (it was
+    realised when it closed), and no position's loss snapshot is ahead of its
+    market's loss index, which only rises."""
+    state = ledger.markets[market]
+    return k.and_(
+        *[
+            k.and_(
+                k.implies(a.positions[market].size == 0, a.positions[market].quote == 0),
+                a.positions[market].loss_index <= state.loss_index,
+            )
+            for a in ledger.accounts.values()
+            if market in a.positions
+        ]
+    )
+
+
 def all_global_invariants(ledger: Ledger) -> bool:
     """INV-1, INV-2, INV-3, INV-6 and FND-5 over the whole ledger."""
     conditions = [conserved(ledger, a.asset_id) for a in ledger.params.assets]
     conditions += [zero_sum(ledger, m.market_id) for m in ledger.params.markets]
     conditions += [open_interest_matches(ledger, m.market_id) for m in ledger.params.markets]
     conditions += [pool_covers_claims(ledger, m.market_id) for m in ledger.params.markets]
+    conditions += [positions_well_formed(ledger, m.market_id) for m in ledger.params.markets]
     conditions += [ledger.fee_pool[a.asset_id] >= 0 for a in ledger.params.assets]
     conditions += [ledger.insurance_fund[a.asset_id] >= 0 for a in ledger.params.assets]
     return k.all_hold(conditions, "INV global")
@@ -116,6 +134,12 @@ def local_invariants(before: Ledger, after: Ledger, touched: Iterable[str]) -> b
     """INV-1, INV-2, INV-3 (local): over the touched accounts that changed, every
     asset's claims move exactly as the pools and net deposits say, every market's
     sizes cancel, and the pools are not negative. Costs O(touched accounts)."""
+    return k.all_hold(local_conditions(before, after, touched), "INV-1..INV-3 local")
+
+
+def local_conditions(before: Ledger, after: Ledger, touched: Iterable[str]) -> list[bool]:
+    """The conditions of :func:`local_invariants`, unevaluated: the prover's
+    delta-sum obligations, which hold for a ledger of any number of accounts."""
     claims: dict[str, int] = {}
     sizes: dict[str, int] = {}
     for name in dict.fromkeys(touched):
@@ -144,7 +168,7 @@ def local_invariants(before: Ledger, after: Ledger, touched: Iterable[str]) -> b
     conditions += [delta == 0 for delta in sizes.values()]
     conditions += [after.fee_pool[a] >= 0 for a in pools]
     conditions += [after.insurance_fund[a] >= 0 for a in pools]
-    return k.all_hold(conditions, "INV-1..INV-3 local")
+    return conditions
 
 
 def frame(before: Ledger, after: Ledger, touched: Iterable[str]) -> bool:

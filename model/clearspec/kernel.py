@@ -20,6 +20,7 @@ A symbolic run happens inside :func:`tracing`, which collects
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -300,7 +301,22 @@ def _record_obligation(cond: Any, label: str) -> None:
     trace = _TRACE.get()
     if trace is None:
         raise KernelError(f"symbolic obligation outside kernel.tracing(): {label}")
+    if label == "contract":
+        label = f"contract at {_caller_outside_kernel()}"
     trace.obligations.append((cond, label))
+
+
+def _caller_outside_kernel() -> str:
+    """``module.py:line`` of the nearest model frame: names an unlabelled
+    contract condition by where it is written (symbolic runs only)."""
+    frame = sys._getframe(2)
+    while frame is not None and (
+        frame.f_code.co_filename == __file__ or "icontract" in frame.f_code.co_filename
+    ):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return "unknown"
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
 
 
 def holds(cond: bool, label: str = "contract") -> bool:

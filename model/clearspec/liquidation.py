@@ -171,7 +171,10 @@ def _allowed_size(ledger: Ledger, market: MarketParams, initial_size: int) -> in
 
 @icontract.ensure(
     lambda ledger, action, result: ratio_not_lower(
-        account_risk(settle_account(ledger, action.liquidated), ledger.accounts[action.liquidated]),
+        account_risk(
+            settle_account(ledger, action.liquidated),
+            settle_account(ledger, action.liquidated).accounts[action.liquidated],
+        ),
         account_risk(result, result.accounts[action.liquidated]),
     ),
     "LIQ-6: liquidation never lowers the account's NC/MMR ratio",

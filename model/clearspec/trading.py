@@ -24,7 +24,7 @@ from clearspec.positions import (
     settle_account,
     sweep_if_closed,
 )
-from clearspec.state import Ledger
+from clearspec.state import Account, Ledger
 
 
 @icontract.ensure(
@@ -75,6 +75,12 @@ def _check_fill(ledger: Ledger, fill: Fill) -> MarketParams:
     return market
 
 
+def _settled(ledger: Ledger, name: str) -> tuple[Ledger, Account]:
+    """The ledger with ``name``'s funding settled, and that account (for contracts)."""
+    settled = settle_account(ledger, name)
+    return settled, settled.accounts[name]
+
+
 @icontract.ensure(
     lambda result: len(result) == len(set(result)), "each account once", enabled=k.SLOW_CONTRACTS
 )
@@ -92,7 +98,7 @@ def touched_by_trades(action: SettleTrades) -> list[str]:
 )
 @icontract.ensure(
     lambda ledger, action, result: k.all_hold(
-        update_allowed(account_risk(ledger, ledger.accounts[n]), account_risk(result, result.accounts[n]))
+        update_allowed(account_risk(*_settled(ledger, n)), account_risk(result, result.accounts[n]))
         for n in touched_by_trades(action)
     ),
     "MRG-4: every touched account ends at initial margin or less risky",

@@ -1,0 +1,217 @@
+"""Parameter files (spec: parameters.md, PAR-4): a parameter set as JSON.
+
+Integers may be JSON numbers or decimal strings (a string is required above
+2**53, where JavaScript parsers lose digits). Reporter keys are hex. Every
+field of ``ProtocolParams`` appears by its name; missing optional fields take
+their defaults; an unknown field, a wrong type or an invalid value is an
+``INVALID_PARAMS`` error naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import icontract
+
+from clearspec import kernel as k
+from clearspec.errors import ClearingError, ErrorCode
+from clearspec.params import (
+    AssetParams,
+    DeficitPolicy,
+    FeedParams,
+    LiquidationParams,
+    MarginTier,
+    MarketKind,
+    MarketParams,
+    OracleParams,
+    ProtocolParams,
+    make_params,
+)
+
+_INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
+
+
+def _fail(where: str, detail: str) -> ClearingError:
+    return ClearingError(ErrorCode.INVALID_PARAMS, f"{where}: {detail}")
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        raise _fail(where, "expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INTEGER.match(value):
+        return int(value)
+    raise _fail(where, f"expected an integer or a canonical decimal string, got {value!r}")
+
+
+def _object(value: Any, where: str, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(where, "expected an object")
+    unknown = set(value) - allowed
+    if unknown:
+        raise _fail(where, f"unknown field(s) {sorted(unknown)}")
+    return value
+
+
+def _record(cls: type, value: Any, where: str, convert: dict[str, Any]) -> Any:
+    """Build dataclass ``cls`` from a JSON object: ints by default, ``convert``
+    for fields of other types."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    data = _object(value, where, set(fields))
+    kwargs: dict[str, Any] = {}
+    for name, spec in fields.items():
+        if name not in data:
+            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+                raise _fail(f"{where}.{name}", "missing")
+            continue
+        raw = data[name]
+        if name in convert:
+            kwargs[name] = convert[name](raw, f"{where}.{name}")
+        else:
+            kwargs[name] = _int(raw, f"{where}.{name}")
+    return cls(**kwargs)
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _fail(where, "expected a non-empty string")
+    return value
+
+
+def _optional_int(value: Any, where: str) -> int | None:
+    return None if value is None else _int(value, where)
+
+
+def _optional_str(value: Any, where: str) -> str | None:
+    return None if value is None else _str(value, where)
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _fail(where, "expected a list")
+    return value
+
+
+def _enum(kind: type[MarketKind] | type[DeficitPolicy]) -> Any:
+    def convert(value: Any, where: str) -> Any:
+        try:
+            return kind(value)
+        except ValueError:
+            raise _fail(where, f"expected one of {[e.value for e in kind]}") from None
+
+    return convert
+
+
+def _tiers(value: Any, where: str) -> tuple[MarginTier, ...]:
+    return tuple(
+        _record(MarginTier, t, f"{where}[{i}]", {"up_to_size": _optional_int})
+        for i, t in enumerate(_list(value, where))
+    )
+
+
+def _reporters(value: Any, where: str) -> tuple[tuple[str, bytes], ...]:
+    reporters = []
+    for i, item in enumerate(_list(value, where)):
+        data = _object(item, f"{where}[{i}]", {"id", "public_key"})
+        try:
+            key = bytes.fromhex(_str(data.get("public_key"), f"{where}[{i}].public_key"))
+        except ValueError:
+            raise _fail(f"{where}[{i}].public_key", "expected hex") from None
+        reporters.append((_str(data.get("id"), f"{where}[{i}].id"), key))
+    return tuple(reporters)
+
+
+@icontract.ensure(lambda result: result.quote_asset in result.asset_by_id, enabled=k.SLOW_CONTRACTS)
+def params_from_json(data: Any) -> ProtocolParams:
+    """PAR-4: a validated parameter set from decoded JSON; raises ``INVALID_PARAMS``."""
+    top = _object(
+        data,
+        "params",
+        {"quote_asset", "assets", "feeds", "markets", "oracle", "max_batch_fills", "liquidation"},
+    )
+    market_fields = {
+        "market_id": _str,
+        "feed": _str,
+        "kind": _enum(MarketKind),
+        "tiers": _tiers,
+        "expiry": _optional_int,
+        "deficit_policy": _enum(DeficitPolicy),
+    }
+    for required in ("quote_asset", "assets", "feeds", "markets", "oracle"):
+        if required not in top:
+            raise _fail(f"params.{required}", "missing")
+    return make_params(
+        quote_asset=_str(top["quote_asset"], "params.quote_asset"),
+        assets=tuple(
+            _record(AssetParams, a, f"params.assets[{i}]", {"asset_id": _str, "feed": _optional_str})
+            for i, a in enumerate(_list(top["assets"], "params.assets"))
+        ),
+        feeds=tuple(
+            _record(FeedParams, f, f"params.feeds[{i}]", {"feed_id": _str})
+            for i, f in enumerate(_list(top["feeds"], "params.feeds"))
+        ),
+        markets=tuple(
+            _record(MarketParams, m, f"params.markets[{i}]", market_fields)
+            for i, m in enumerate(_list(top["markets"], "params.markets"))
+        ),
+        oracle=_record(OracleParams, top["oracle"], "params.oracle", {"reporters": _reporters}),
+        max_batch_fills=_int(top.get("max_batch_fills", 64), "params.max_batch_fills"),
+        liquidation=_record(LiquidationParams, top.get("liquidation", {}), "params.liquidation", {}),
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return str(value)  # no JSON numbers for integers: they may exceed 2**53
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+@icontract.ensure(
+    lambda params, result: params_from_json(result) == params, "round trip", enabled=k.SLOW_CONTRACTS
+)
+def params_to_json(params: ProtocolParams) -> dict[str, Any]:
+    """PAR-4: the JSON form of a parameter set (integers as decimal strings)."""
+
+    def record(value: Any) -> dict[str, Any]:
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+
+    oracle = record(params.oracle)
+    oracle["reporters"] = [{"id": name, "public_key": key.hex()} for name, key in params.oracle.reporters]
+    markets = []
+    for market in params.markets:
+        data = record(dataclasses.replace(market, tiers=()))
+        data["tiers"] = [record(t) for t in market.tiers]
+        markets.append(data)
+    return {
+        "quote_asset": params.quote_asset,
+        "assets": [record(a) for a in params.assets],
+        "feeds": [record(f) for f in params.feeds],
+        "markets": markets,
+        "oracle": oracle,
+        "max_batch_fills": str(params.max_batch_fills),
+        "liquidation": record(params.liquidation),
+    }
+
+
+def load_params(path: str | Path) -> ProtocolParams:
+    """Read a parameter file; a missing file or bad JSON is ``INVALID_PARAMS`` too."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as error:
+        raise ClearingError(ErrorCode.INVALID_PARAMS, f"{path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise ClearingError(ErrorCode.INVALID_PARAMS, f"{path}: not JSON: {error}") from None
+    return params_from_json(data)

@@ -1,0 +1,335 @@
+"""Running obligations: trace a transition once, then ask Z3 about each goal.
+
+For one transition the engine builds the symbolic world, runs the model's
+``apply`` on it inside ``kernel.tracing()``, and collects four kinds of
+obligations (see ``spec/proofs.md``):
+
+* inductive — every invariant holds after, given all of them before;
+* delta-sum — the local conservation and zero-sum conditions, which hold for a
+  ledger of any size, not only the few symbolic accounts;
+* frame — accounts the action does not name are unchanged;
+* contract — every pre- and postcondition the run evaluated on symbolic values.
+
+Each goal is checked under the world's assumptions, the invariants before and
+the action's guards (it was accepted). Before any goal, the hypotheses must be
+satisfiable, else every goal would hold vacuously. Z3 runs under a
+deterministic resource limit; ``unknown`` is a failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+from immutables import Map
+
+from clearspec import kernel as k
+from clearspec.invariants import local_conditions
+from clearspec.params import ProtocolParams
+from clearspec.state import Ledger
+from clearspec.transition import apply, touched_accounts
+from clearspec_proofs.invariants import Invariant, all_invariants
+from clearspec_proofs.symbolic import World, build_world
+from clearspec_proofs.transitions import TransitionCase, fixed_order_oracle
+
+DEFAULT_RLIMIT = 4_000_000
+
+
+@dataclass
+class Result:
+    """The outcome of one obligation."""
+
+    id: str
+    rule: str
+    transition: str
+    invariant: str
+    kind: str
+    status: str  # proved | counterexample | unknown
+    seconds: float
+    detail: str = ""
+    counterexample: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["seconds"] = round(self.seconds, 4)
+        return data
+
+
+@dataclass
+class Goal:
+    """One obligation before it is checked."""
+
+    kind: str
+    invariant: str
+    rule: str
+    condition: Any
+    note: str = ""
+    checker: Invariant | None = field(default=None, repr=False)
+
+
+def _oracle_context(case: TransitionCase) -> AbstractContextManager[None]:
+    return fixed_order_oracle() if case.fixed_order else nullcontext()
+
+
+def _now_for(case: TransitionCase, params: ProtocolParams) -> int:
+    if case.expiry:
+        expiries = [m.expiry for m in params.markets if m.expiry is not None]
+        return max(expiries) + 10
+    return 1_000_000
+
+
+def _frame_condition(before: Ledger, after: Ledger, untouched: list[str]) -> Any:
+    equal: list[Any] = []
+    for name in untouched:
+        old, new = before.accounts[name], after.accounts[name]
+        for asset, amount in old.balances.items():
+            equal.append(new.balance(asset) == amount)
+        for market, position in old.positions.items():
+            moved = new.positions.get(market)
+            if moved is None:
+                return z3.BoolVal(False)
+            equal += [
+                moved.size == position.size,
+                moved.quote == position.quote,
+                moved.funding_index == position.funding_index,
+                moved.loss_index == position.loss_index,
+            ]
+        equal.append(z3.BoolVal(len(new.positions) == len(old.positions)))
+    return z3.And(*[z3.BoolVal(c) if isinstance(c, bool) else c for c in equal])
+
+
+def _as_bool(condition: Any) -> Any:
+    return z3.BoolVal(condition) if isinstance(condition, bool) else condition
+
+
+def goals_for(
+    case: TransitionCase, world: World, after: Ledger, trace: k.Trace, params: ProtocolParams
+) -> list[Goal]:
+    """Every obligation of one traced transition."""
+    goals = [
+        Goal("inductive", inv.name, inv.rule, _as_bool(inv.holds(after)), checker=inv)
+        for inv in all_invariants(params)
+    ]
+    touched = world.touched
+    goals.append(
+        Goal(
+            "delta-sum",
+            "local conservation and zero-sum",
+            "INV-1",
+            z3.And(*[_as_bool(c) for c in local_conditions(world.ledger, after, touched)]),
+        )
+    )
+    untouched = [n for n in world.shape.accounts if n not in touched]
+    if untouched:
+        goals.append(
+            Goal(
+                "frame",
+                "untouched accounts unchanged",
+                "INV-5",
+                _frame_condition(world.ledger, after, untouched),
+            )
+        )
+    by_label: dict[str, list[Any]] = defaultdict(list)
+    for condition, label in trace.obligations:
+        by_label[label].append(condition)
+    for label, conditions in by_label.items():
+        goals.append(Goal("contract", label, _rule_of(label, case.rules), z3.And(*conditions)))
+    return goals
+
+
+def _rule_of(label: str, default: str) -> str:
+    head = label.split(":")[0].split(" ")[0]
+    return head if "-" in head and head[:3].isupper() else default
+
+
+def trace_case(case: TransitionCase, params: ProtocolParams) -> tuple[World, Ledger, k.Trace]:
+    """Run the model's ``apply`` on the case's symbolic world and action."""
+    world = build_world(params, case.shape, now=_now_for(case, params))
+    action = case.build(world)
+    world.action = action
+    world.touched = touched_accounts(action)
+    with _oracle_context(case), k.tracing() as trace:
+        after = apply(world.ledger, action)
+    return world, after, trace
+
+
+def is_nonlinear(expr: Any) -> bool:
+    """True when the term multiplies two non-constant terms somewhere."""
+    seen: set[int] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node.get_id() in seen:
+            continue
+        seen.add(node.get_id())
+        if z3.is_mul(node) and sum(1 for c in node.children() if not z3.is_int_value(c)) > 1:
+            return True
+        if (z3.is_div(node) or z3.is_idiv(node) or z3.is_mod(node)) and not z3.is_int_value(
+            node.children()[1]
+        ):
+            return True
+        stack.extend(node.children())
+    return False
+
+
+def _witness_constraints(world: World, params: ProtocolParams) -> list[Any]:
+    """Extra constraints that make products linear, used only to *find* a state
+    that satisfies the hypotheses (a witness against vacuity), never in a proof."""
+    fixed = []
+    for name, variable in world.variables.items():
+        if name.startswith("price["):
+            fixed.append(variable == 600_000_000)
+        elif "index[" in name:
+            fixed.append(variable == 0)
+    return fixed
+
+
+class Hypotheses:
+    """The hypotheses of one transition's obligations, in two strengths.
+
+    ``weak``: the world's assumptions, the invariants before and the guards that
+    are linear; ``strong``: also the non-linear guards (margin checks). A goal is
+    first tried under ``weak`` (a proof under fewer hypotheses is still a proof,
+    and non-linear premises slow the solver), then under ``strong``. Each
+    strength is shown satisfiable before it is used.
+    """
+
+    def __init__(self, world: World, trace: k.Trace, params: ProtocolParams, rlimit: int) -> None:
+        invariants_before = [_as_bool(inv.holds(world.ledger)) for inv in all_invariants(params)]
+        base = [*world.assumptions, *invariants_before]
+        guards = [g for g, _, _ in trace.guards]
+        linear = [g for g in guards if not is_nonlinear(g)]
+        self.weak = base + linear
+        self.strong = base + guards
+        self.rlimit = rlimit
+        self.witness = _witness_constraints(world, params)
+        self._satisfiable: dict[str, Any] = {}
+
+    def satisfiable(self, strength: str) -> Any:
+        """sat, unsat or unknown for the hypotheses of that strength."""
+        if strength not in self._satisfiable:
+            hypotheses = self.weak if strength == "weak" else self.strong
+            solver = _solver(self.rlimit)
+            solver.add(*hypotheses)
+            answer = solver.check()
+            if answer == z3.unknown:
+                solver.add(*self.witness)  # look for a witness where products are linear
+                answer = solver.check()
+                answer = z3.sat if answer == z3.sat else z3.unknown
+            self._satisfiable[strength] = answer
+        return self._satisfiable[strength]
+
+
+def _solver(rlimit: int) -> z3.Solver:
+    solver = z3.Solver()
+    solver.set("rlimit", rlimit)
+    return solver
+
+
+def _check_goal(hypotheses: Hypotheses, goal: Goal) -> tuple[str, Any, str]:
+    """(status, model or None, detail) for one goal."""
+    last = "unknown"
+    for strength in ("weak", "strong"):
+        solver = _solver(hypotheses.rlimit)
+        solver.add(*(hypotheses.weak if strength == "weak" else hypotheses.strong))
+        solver.add(z3.Not(goal.condition))
+        answer = solver.check()
+        if answer == z3.unsat:
+            vacuity = hypotheses.satisfiable(strength)
+            if vacuity == z3.sat:
+                return "proved", None, f"non-vacuous ({strength} hypotheses)"
+            if vacuity == z3.unsat:
+                return "unknown", None, f"vacuous: the {strength} hypotheses are unsatisfiable"
+            last = f"the {strength} hypotheses could not be shown satisfiable"
+            continue
+        if answer == z3.sat and strength == "strong":
+            return "counterexample", solver.model(), ""
+        if answer == z3.unknown:
+            last = f"solver: {solver.reason_unknown()} ({strength})"
+    return "unknown", None, last
+
+
+def check_case(
+    case: TransitionCase,
+    params: ProtocolParams,
+    rlimit: int = DEFAULT_RLIMIT,
+    part: tuple[int, int] = (0, 1),
+    goal_filter: str | None = None,
+) -> list[Result]:
+    """The obligations of one transition (the ``part``-th slice of them, those
+    whose id contains ``goal_filter``), each proved, refuted or unknown."""
+    started = time.perf_counter()
+    world, after, trace = trace_case(case, params)
+    hypotheses = Hypotheses(world, trace, params, rlimit)
+    index, parts = part
+    goals = [
+        goal
+        for position, goal in enumerate(goals_for(case, world, after, trace, params))
+        if position % parts == index
+        and (goal_filter is None or goal_filter in f"{case.name}/{goal.kind}/{goal.invariant}")
+    ]
+    overhead = time.perf_counter() - started
+    results = []
+    for index, goal in enumerate(goals):
+        t0 = time.perf_counter()
+        status, model, detail = _check_goal(hypotheses, goal)
+        counterexample = None
+        if model is not None:
+            counterexample = _counterexample(case, params, world, model, goal)
+        seconds = time.perf_counter() - t0 + (overhead if index == 0 else 0.0)
+        ident = f"{case.name}/{goal.kind}/{goal.invariant}"
+        results.append(
+            Result(
+                ident,
+                goal.rule,
+                case.name,
+                goal.invariant,
+                goal.kind,
+                status,
+                seconds,
+                detail,
+                counterexample,
+            )
+        )
+    return results
+
+
+def concretize(value: Any, model: z3.ModelRef) -> Any:
+    """Replace every Z3 term inside ``value`` by its value in ``model``."""
+    if isinstance(value, z3.ExprRef):
+        evaluated = model.eval(value, model_completion=True)
+        return evaluated.as_long() if z3.is_int_value(evaluated) else z3.is_true(evaluated)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: concretize(getattr(value, f.name), model) for f in dataclasses.fields(value) if f.init
+        }
+        return dataclasses.replace(value, **changes)
+    if isinstance(value, Map):
+        return Map({key: concretize(item, model) for key, item in value.items()})
+    if isinstance(value, tuple):
+        return tuple(concretize(item, model) for item in value)
+    return value
+
+
+def _counterexample(
+    case: TransitionCase, params: ProtocolParams, world: World, model: z3.ModelRef, goal: Goal
+) -> dict[str, Any]:
+    from clearspec_proofs.counterexample import confirm
+
+    ledger = concretize(world.ledger, model)
+    action = concretize(world.action, model)
+    with _oracle_context(case):
+        return confirm(case, goal.invariant, goal.rule, goal.kind, ledger, action, goal.checker)
+
+
+def iter_cases(cases: tuple[TransitionCase, ...], pattern: str | None) -> Iterator[TransitionCase]:
+    """The cases whose name contains ``pattern`` (all when None)."""
+    for case in cases:
+        if pattern is None or pattern in case.name:
+            yield case

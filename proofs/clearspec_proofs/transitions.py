@@ -1,0 +1,136 @@
+"""The transitions the prover runs, each as an action with symbolic fields.
+
+Every action type of the model appears at least once. Where tracing cannot
+reach — signature checks (cryptography) and the median's sort — the proof runs
+the model with those two replaced for a *fixed order*: reports arrive sorted by
+price and their signatures are taken as valid. The signature check and the
+median are covered instead by the oracle theorem (ORA-8), CrossHair and tests;
+the report says so next to each oracle obligation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from clearspec import oracle
+from clearspec.actions import (
+    Action,
+    AdvanceTime,
+    ApplyFunding,
+    CoverBadDebt,
+    Deleverage,
+    Deposit,
+    Fill,
+    FundInsurance,
+    Liquidate,
+    OracleUpdate,
+    PremiumSample,
+    PriceReport,
+    ReportNegativeCollateral,
+    SettleExpiry,
+    SettleTrades,
+    Side,
+    Transfer,
+    Withdraw,
+)
+from clearspec_proofs.symbolic import Shape, World
+
+PERPS = Shape()
+# One dated market, every account holding it, the clock past its expiry.
+EXPIRY = Shape(accounts=("a0", "a1"), markets=("BTC-DEC",), collateral=("BTC",))
+# a2 holds collateral only, so it can be the subject of bad-debt actions.
+FLAT = Shape(accounts=("a0", "a1", "a2"), markets=("BTC-PERP",), collateral=("BTC",), flat=("a2",))
+
+
+@dataclass(frozen=True)
+class TransitionCase:
+    """One transition as the prover runs it."""
+
+    name: str
+    rules: str
+    shape: Shape
+    build: Callable[[World], Action]
+    fixed_order: bool = False  # the oracle's sort and signatures are fixed (see module doc)
+    expiry: bool = False
+
+
+def _reports(world: World, feed: str, count: int) -> tuple[PriceReport, ...]:
+    reports = []
+    for i in range(count):
+        price = world.var(f"report[{i}].price")
+        timestamp = world.var(f"report[{i}].timestamp")
+        reports.append(
+            PriceReport(feed, price, timestamp, world.var("report.round"), f"reporter-{i}", b"\x01" * 64)
+        )
+        if i:
+            world.assume(reports[i - 1].price <= price)  # the fixed order: sorted by price
+    return tuple(reports)
+
+
+def _fill(world: World, side: Side) -> SettleTrades:
+    return SettleTrades(
+        (
+            Fill(
+                "BTC-PERP",
+                "a0",
+                "a1",
+                side,
+                world.var("fill.size"),
+                world.var("fill.price"),
+                world.var("fill.maker_fee_ppm"),
+                world.var("fill.taker_fee_ppm"),
+            ),
+        )
+    )
+
+
+CASES: tuple[TransitionCase, ...] = (
+    TransitionCase("deposit-quote", "COL-3", PERPS, lambda w: Deposit("a0", "USDC", w.var("amount"))),
+    TransitionCase("deposit-collateral", "COL-3", PERPS, lambda w: Deposit("a0", "BTC", w.var("amount"))),
+    TransitionCase("withdraw-quote", "COL-4", PERPS, lambda w: Withdraw("a0", "USDC", w.var("amount"))),
+    TransitionCase("withdraw-collateral", "COL-4", PERPS, lambda w: Withdraw("a0", "BTC", w.var("amount"))),
+    TransitionCase("transfer", "COL-5", PERPS, lambda w: Transfer("a0", "a1", "USDC", w.var("amount"))),
+    TransitionCase("advance-time", "CLK-1", PERPS, lambda w: AdvanceTime(w.var("now"))),
+    TransitionCase(
+        "oracle-update",
+        "ORA-1..ORA-9",
+        PERPS,
+        lambda w: OracleUpdate("BTC-USD", _reports(w, "BTC-USD", 3)),
+        fixed_order=True,
+    ),
+    TransitionCase("trade-buy", "TRD-1..TRD-8", PERPS, lambda w: _fill(w, Side.BUY)),
+    TransitionCase("trade-sell", "TRD-1..TRD-8", PERPS, lambda w: _fill(w, Side.SELL)),
+    TransitionCase("premium-sample", "FND-1", PERPS, lambda w: PremiumSample("BTC-PERP", w.var("premium"))),
+    TransitionCase("apply-funding", "FND-2", PERPS, lambda w: ApplyFunding("BTC-PERP")),
+    TransitionCase(
+        "liquidate",
+        "LIQ-1..LIQ-7",
+        PERPS,
+        lambda w: Liquidate("BTC-PERP", "a0", "a1", w.var("fill.size"), w.var("fill.price"), w.var("fee")),
+    ),
+    TransitionCase("deleverage", "ADL-1..ADL-5", PERPS, lambda w: Deleverage("BTC-PERP", "a0", ("a1",))),
+    TransitionCase("fund-insurance", "INS-1", PERPS, lambda w: FundInsurance("a0", w.var("amount"))),
+    TransitionCase("report-negative", "INS-6", PERPS, lambda w: ReportNegativeCollateral("a0")),
+    TransitionCase("cover-bad-debt", "INS-4", FLAT, lambda w: CoverBadDebt("a2")),
+    TransitionCase(
+        "settle-expiry", "EXP-1..EXP-4", EXPIRY, lambda w: SettleExpiry("BTC-DEC", ("a0", "a1")), expiry=True
+    ),
+)
+
+
+@contextmanager
+def fixed_order_oracle() -> Iterator[None]:
+    """Replace the two steps tracing cannot reach (see the module docstring)."""
+    saved = oracle.signature_valid, oracle.lower_median
+
+    def median_of_sorted(prices: Sequence[int]) -> int:
+        return prices[(len(prices) - 1) >> 1]
+
+    oracle.signature_valid = lambda public_key, report: True
+    oracle.lower_median = median_of_sorted
+    try:
+        yield
+    finally:
+        oracle.signature_valid, oracle.lower_median = saved
