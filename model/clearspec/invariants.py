@@ -163,7 +163,7 @@ def local_conditions(before: Ledger, after: Ledger, touched: Iterable[str]) -> l
     _pool_deltas(before.net_deposits, after.net_deposits, deposits)
     conditions = [
         claims.get(a, 0) + pools.get(a, 0) == deposits.get(a, 0)
-        for a in set(claims) | set(pools) | set(deposits)
+        for a in sorted(set(claims) | set(pools) | set(deposits))
     ]
     conditions += [delta == 0 for delta in sizes.values()]
     conditions += [after.fee_pool[a] >= 0 for a in pools]

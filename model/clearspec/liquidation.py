@@ -21,7 +21,7 @@ from clearspec import kernel as k
 from clearspec.actions import Liquidate
 from clearspec.errors import ErrorCode
 from clearspec.invariants import ratio_not_lower
-from clearspec.margin import account_risk, is_liquidatable, notional, tiered_requirement, update_allowed
+from clearspec.margin import Risk, account_risk, is_liquidatable, notional, tiered_requirement, update_allowed
 from clearspec.params import MAX_AMOUNT, PPM, DeficitPolicy, MarketKind, MarketParams
 from clearspec.positions import (
     LOSS_SCALE,
@@ -170,14 +170,17 @@ def _allowed_size(ledger: Ledger, market: MarketParams, initial_size: int) -> in
 
 
 @icontract.ensure(
-    lambda ledger, action, result: ratio_not_lower(
-        account_risk(
-            settle_account(ledger, action.liquidated),
-            settle_account(ledger, action.liquidated).accounts[action.liquidated],
-        ),
-        account_risk(result, result.accounts[action.liquidated]),
+    lambda ledger, action, result: (
+        k.is_symbolic(result.accounts[action.liquidated].balance(ledger.params.quote_asset))
+        or ratio_not_lower(*_risks(ledger, action, result)[:2])
     ),
-    "LIQ-6: liquidation never lowers the account's NC/MMR ratio",
+    "LIQ-6: liquidation never lowers the account's NC/MMR ratio (checked on concrete runs; "
+    "the prover composes the step below with the lemma LIQ-6/ratio)",
+    enabled=k.SLOW_CONTRACTS,
+)
+@icontract.ensure(
+    lambda ledger, action, result: k.holds(_ratio_step(*_risks(ledger, action, result))),
+    "LIQ-6 step: MMR falls by d in [0, MMR] and NC by at most floor(NC * d / MMR)",
     enabled=k.SLOW_CONTRACTS,
 )
 @icontract.ensure(
@@ -261,6 +264,35 @@ def liquidate(ledger: Ledger, action: Liquidate) -> Ledger:
     usage = LiquidationUsage(ledger.now, usage.notional + amount, usage.insurance_lost + fund_paid, positions)
     after = replace(after, liquidation_usage=after.liquidation_usage.set(name, usage))
     return gate_if_negative(after, risk.nc)
+
+
+def _risks(ledger: Ledger, action: Liquidate, result: Ledger) -> tuple[Risk, Risk, int]:
+    """(settled risk before, risk after, the position's MMR decrease d) of the
+    liquidated account: what LIQ-6's contracts compare."""
+    settled = settle_account(ledger, action.liquidated)
+    market = ledger.params.market_by_id[action.market]
+    price, scale = ledger.price(market.feed), _scale(ledger, market)
+    size_before = settled.accounts[action.liquidated].positions[action.market].size
+    position_after = result.accounts[action.liquidated].positions.get(action.market)
+    size_after = 0 if position_after is None else position_after.size
+    decrease = (
+        tiered_requirement(market, k.abs_(size_before), price, scale)[1]
+        - tiered_requirement(market, k.abs_(size_after), price, scale)[1]
+    )
+    before = account_risk(settled, settled.accounts[action.liquidated])
+    return before, account_risk(result, result.accounts[action.liquidated]), decrease
+
+
+def _ratio_step(before: Risk, after: Risk, decrease: int) -> bool:
+    """LIQ-6, first step (linear over the model's terms): the requirement falls by
+    ``d`` with ``0 <= d <= MMR``, and NC falls by at most ``floor(NC * d / MMR)``.
+    The lemma LIQ-6/ratio turns this into NC'/MMR' >= NC/MMR."""
+    return k.and_(
+        decrease >= 0,
+        decrease <= before.mmr,
+        after.mmr == before.mmr - decrease,
+        after.nc >= before.nc - k.div_floor(before.nc * decrease, k.max_(before.mmr, 1)),
+    )
 
 
 def _socialise(ledger: Ledger, market: MarketParams, shortfall: int) -> Ledger:
