@@ -1,0 +1,135 @@
+"""`clearspec prove`: every obligation proved and none vacuous, and the proofs can fail.
+
+The full run is the issue's acceptance test; the others show that a broken model,
+a false invariant or contradictory hypotheses are reported, not proved.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import z3
+
+from clearspec import kernel as k
+from clearspec import trading
+from clearspec.examples import example_params
+from clearspec.params_file import params_to_json
+from clearspec.state import Ledger
+from clearspec_proofs.engine import check_case, check_lemmas
+from clearspec_proofs.invariants import register_invariant, unregister_invariant
+from clearspec_proofs.lemmas import lemmas
+from clearspec_proofs.transitions import CASES
+
+PARAMS = example_params()
+
+
+def _case(name: str) -> Any:
+    return next(c for c in CASES if c.name == name)
+
+
+def _prove(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "clearspec.cli", "prove", "--json", "--quiet", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_every_obligation_is_proved_and_none_is_vacuous(tmp_path: Path) -> None:
+    done = _prove("--counterexamples", str(tmp_path))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    obligations = report["obligations"]
+    assert len(obligations) >= 600
+    assert {o["status"] for o in obligations} == {"proved"}
+    assert all(o["detail"].startswith("non-vacuous") for o in obligations)
+    assert {"inductive", "delta-sum", "frame", "contract", "lemma", "theorem"} <= {
+        o["kind"] for o in obligations
+    }
+    for key in ("id", "rule", "transition", "invariant", "status", "seconds"):
+        assert all(key in o for o in obligations)
+    covered = {o["transition"] for o in obligations}
+    assert {c.name for c in CASES} | {"lemma"} == covered
+    assert report["summary"]["proved"] == report["summary"]["total"] == len(obligations)
+
+
+def test_only_and_params_file(tmp_path: Path) -> None:
+    params_file = tmp_path / "params.json"
+    params_file.write_text(json.dumps(params_to_json(PARAMS)))
+    done = _prove("--only", "deposit-quote", "--params", str(params_file))
+    assert done.returncode == 0, done.stderr
+    ids = [o["id"] for o in json.loads(done.stdout)["obligations"]]
+    assert ids and all(i.startswith("deposit-quote/") for i in ids)
+    narrow = _prove("--only", "deposit-quote/inductive/conservation")
+    assert [o["invariant"] for o in json.loads(narrow.stdout)["obligations"]] == [
+        "conservation[BTC]",
+        "conservation[ETH]",
+        "conservation[USDC]",
+    ]
+
+
+def test_bad_params_file_is_a_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"quote_asset": "USDC"}')
+    done = _prove("--params", str(broken))
+    assert done.returncode == 2
+    assert "INVALID_PARAMS" in done.stderr and "params.assets: missing" in done.stderr
+
+
+def test_a_broken_fee_rounding_yields_a_confirmed_counterexample(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Mutant: fees round toward zero instead of up; a rebate can then exceed the taker's fee.
+    def truncated(notional_amount: int, rate_ppm: int) -> int:
+        return k.ite(
+            rate_ppm >= 0,
+            k.mul_div_floor(notional_amount, rate_ppm, 1_000_000),
+            -k.mul_div_floor(notional_amount, -rate_ppm, 1_000_000),
+        )
+
+    monkeypatch.setattr(trading, "fill_fee", truncated)
+    results = check_case(_case("trade-buy"), PARAMS)
+    broken = [r for r in results if r.status == "counterexample"]
+    assert broken, [r.id for r in results]
+    assert any(r.counterexample and r.counterexample["confirmed"] for r in broken)
+    example = next(r.counterexample for r in broken if r.counterexample and r.counterexample["confirmed"])
+    assert example["before"]["accounts"] and example["action"].startswith("settle 1 fill")
+
+
+def test_a_designers_invariant_is_checked_against_every_transition() -> None:
+    register_invariant("usdc-fee-pool-stays-empty", "USER-1", lambda ledger: ledger.fee_pool["USDC"] == 0)
+    try:
+        trade = check_case(_case("trade-buy"), PARAMS, goal_filter="usdc-fee-pool-stays-empty")
+        deposit = check_case(_case("deposit-quote"), PARAMS, goal_filter="usdc-fee-pool-stays-empty")
+    finally:
+        unregister_invariant("usdc-fee-pool-stays-empty")
+    assert [r.status for r in deposit] == ["proved"]  # a deposit charges no fee
+    assert [r.status for r in trade] == ["counterexample"]  # a trade does
+    assert trade[0].counterexample is not None and trade[0].counterexample["confirmed"]
+
+
+def test_contradictory_hypotheses_are_reported_as_vacuous() -> None:
+    def never(ledger: Ledger) -> bool:
+        return ledger.fee_pool["USDC"] < 0  # contradicts INV-3 as an induction hypothesis
+
+    register_invariant("impossible", "USER-2", never)
+    try:
+        results = check_case(_case("deposit-quote"), PARAMS, goal_filter="conservation[USDC]")
+    finally:
+        unregister_invariant("impossible")
+    assert results and all(r.status == "unknown" and "vacuous" in r.detail for r in results)
+
+
+def test_lemmas_are_proved_and_the_parameter_theorem_needs_its_premise() -> None:
+    assert {r.status for r in check_lemmas(PARAMS)} == {"proved"}
+    # PAR-5 without "mmf >= deviation": a gap larger than maintenance leaves negative equity.
+    theorem = next(lem for lem in lemmas(PARAMS) if lem.name.startswith("PAR-5") and "BTC-PERP" in lem.name)
+    with k.tracing():
+        hypotheses, goal = theorem.build(PARAMS)
+    solver = z3.Solver()
+    solver.add(*[h for h in hypotheses if "mmf" not in str(h) or "deviation" not in str(h)], z3.Not(goal))
+    assert solver.check() == z3.sat
