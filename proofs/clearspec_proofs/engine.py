@@ -39,7 +39,7 @@ from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import TransitionCase, fixed_order_oracle
 
 DEFAULT_RLIMIT = 4_000_000
-ESCALATION = 4  # a strong query that comes back unknown is retried with this many times the limit
+ESCALATION = (4, 16)  # a strong query that comes back unknown is retried with these multiples of the limit
 
 
 @dataclass
@@ -245,8 +245,10 @@ def _check_goal(hypotheses: Hypotheses, goal: Goal) -> tuple[str, Any, str]:
         solver.add(*(hypotheses.weak if strength == "weak" else hypotheses.strong))
         solver.add(z3.Not(goal.condition))
         answer = solver.check()
-        if answer == z3.unknown and strength == "strong":
-            solver.set("rlimit", hypotheses.rlimit * ESCALATION)
+        for factor in ESCALATION if strength == "strong" else ():
+            if answer != z3.unknown:
+                break
+            solver.set("rlimit", hypotheses.rlimit * factor)
             answer = solver.check()
         if answer == z3.unsat:
             vacuity = hypotheses.satisfiable(strength)
