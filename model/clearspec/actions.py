@@ -83,6 +83,11 @@ class Fill:
     maker_fee_ppm: int
     taker_fee_ppm: int
 
+    def __post_init__(self) -> None:
+        # A side given as its string value ("buy") becomes the enum, so the
+        # settlement's identity test can never read a plain string as a sell.
+        object.__setattr__(self, "taker_side", Side(self.taker_side))
+
 
 @dataclass(frozen=True, slots=True)
 class SettleTrades:

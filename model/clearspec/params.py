@@ -104,6 +104,8 @@ class OracleParams:
     max_age: int
     max_future_skew: int
     report_band_ppm: int
+    # PAR-5: a market whose maintenance fractions are all at least this bound
+    # cannot leave an account that met maintenance with negative equity in one update.
     max_deviation_ppm: int
 
 
