@@ -269,6 +269,11 @@ class Book:
     def market(self, market_id: str) -> MarketParams:
         return self.params.market_by_id[market_id]
 
+    def mark(self, market: MarketParams) -> int:
+        """MRG-1, EXP-1: the oracle price, or the final price once fixed."""
+        fixed = self.markets[market.market_id].settlement_price
+        return self.price(market.feed) if fixed is None else fixed
+
     def scale(self, feed: str) -> int:
         return int(10 ** self.params.feed_by_id[feed].price_decimals)
 
@@ -312,7 +317,7 @@ class Book:
             mmr += value - exact * params.maintenance_weight_ppm // (scale * PPM)
         for market_id, position in self.positions[name].items():
             market = self.market(market_id)
-            price = self.price(market.feed)
+            price = self.mark(market)
             nc += position.size * price // self.scale(market.feed) + position.quote
             initial, maintenance = self.tiered(market, abs(position.size), price)
             imr += initial
@@ -324,7 +329,7 @@ class Book:
         total = 0
         for market_id, position in self.positions[name].items():
             market = self.market(market_id)
-            total += self.tiered(market, abs(position.size), self.price(market.feed))[1]
+            total += self.tiered(market, abs(position.size), self.mark(market))[1]
         return total
 
     def liquidatable(self, name: str) -> bool:
@@ -563,7 +568,7 @@ class Book:
     def bankruptcy(self, name: str, market_id: str, delta: int, nc: int, total_mmr: int) -> int:
         """LIQ-2: ``-DNNV - floor(TNC * |DMMR| / TMMR)``."""
         market = self.market(market_id)
-        price, scale = self.price(market.feed), self.scale(market.feed)
+        price, scale = self.mark(market), self.scale(market.feed)
         size = self.size(name, market_id)
         dnnv = (size + delta) * price // scale - size * price // scale
         dmmr = self.tiered(market, abs(size), price)[1] - self.tiered(market, abs(size + delta), price)[1]
@@ -573,7 +578,7 @@ class Book:
         """LIQ-3 as ``price * PS * D >= X``: returns (X, PS * D), for the settled account."""
         market = self.market(market_id)
         liq = self.params.liquidation
-        price, scale = self.price(market.feed), self.scale(market.feed)
+        price, scale = self.mark(market), self.scale(market.feed)
         nc, _, total_mmr = self.risk(name)
         size = self.size(name, market_id)
         pnnv = size * price // scale
@@ -675,7 +680,7 @@ class Book:
         """ADL-2: ``floor(upnl * |value| / max(NC, 1))`` as the account stands."""
         market = self.market(market_id)
         position = self.positions[name][market_id]
-        value = position.size * self.price(market.feed) // self.scale(market.feed)
+        value = position.size * self.mark(market) // self.scale(market.feed)
         return (value + position.quote) * abs(value) // max(self.risk(name)[0], 1)
 
     def ranking(self, market_id: str, side: int) -> list[str]:

@@ -960,16 +960,6 @@ def test_crash_scenario_under_the_same_checks() -> None:
     assert machine.tally["deleverage:closed_all_positions"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "model and spec defect (MRG-1 with EXP-1): once BTC-DEC's final price is fixed, margin "
-        "still values its positions at the live oracle price, so an account withdraws against a "
-        "gain it will never be paid; its settlement then needs the fund (INSURANCE_FUND_INSUFFICIENT) "
-        "and it cannot be deleveraged (NOT_BANKRUPT at the live price)"
-    ),
-)
 def test_margin_after_the_final_price_is_fixed() -> None:
     """Alice is long 1 BTC-DEC from 60,000 with 10,000 USDC. The first settlement
     after expiry fixes the final price at 55,000 (EXP-1): her position will pay her

@@ -13,7 +13,7 @@ from clearspec import kernel as k
 from clearspec.actions import Deleverage
 from clearspec.errors import ClearingError, ErrorCode
 from clearspec.liquidation import bankruptcy_quote, gate_if_negative, positions_mmr
-from clearspec.margin import account_risk, notional, update_allowed
+from clearspec.margin import account_risk, mark_price, notional, update_allowed
 from clearspec.params import DeficitPolicy
 from clearspec.positions import (
     check_position_rules,
@@ -34,7 +34,7 @@ def adl_score(ledger: Ledger, name: str, market_id: str) -> int:
     account = ledger.accounts[name]
     market = ledger.params.market_by_id[market_id]
     position = account.positions[market_id]
-    price = ledger.price(market.feed)
+    price = mark_price(ledger, market)
     scale = ledger.params.feed_by_id[market.feed].scale
     value = notional(position.size, price, scale)
     upnl = value + position.quote

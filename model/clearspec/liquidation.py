@@ -21,7 +21,15 @@ from clearspec import kernel as k
 from clearspec.actions import Liquidate
 from clearspec.errors import ErrorCode
 from clearspec.invariants import ratio_not_lower
-from clearspec.margin import Risk, account_risk, is_liquidatable, notional, tiered_requirement, update_allowed
+from clearspec.margin import (
+    Risk,
+    account_risk,
+    is_liquidatable,
+    mark_price,
+    notional,
+    tiered_requirement,
+    update_allowed,
+)
 from clearspec.params import MAX_AMOUNT, PPM, DeficitPolicy, MarketKind, MarketParams
 from clearspec.positions import (
     LOSS_SCALE,
@@ -45,7 +53,7 @@ def positions_mmr(ledger: Ledger, name: str) -> int:
     total = 0
     for market_id, position in ledger.accounts[name].positions.items():
         market = ledger.params.market_by_id[market_id]
-        price = ledger.price(market.feed)
+        price = mark_price(ledger, market)
         total = total + tiered_requirement(market, k.abs_(position.size), price, _scale(ledger, market))[1]
     return total
 
@@ -63,7 +71,7 @@ def bankruptcy_quote(ledger: Ledger, name: str, market_id: str, delta: int, nc: 
     and against the insurance fund, exactly as dYdX v4 does.
     """
     market = ledger.params.market_by_id[market_id]
-    price = ledger.price(market.feed)
+    price = mark_price(ledger, market)
     scale = _scale(ledger, market)
     size = ledger.accounts[name].positions[market_id].size
     dnnv = notional(size + delta, price, scale) - notional(size, price, scale)
@@ -76,7 +84,7 @@ def bankruptcy_quote(ledger: Ledger, name: str, market_id: str, delta: int, nc: 
 @icontract.ensure(
     lambda ledger, name, market_id, price, result: k.holds(
         k.implies(
-            price == ledger.price(ledger.params.market_by_id[market_id].feed),
+            price == mark_price(ledger, ledger.params.market_by_id[market_id]),
             result,
         )
     ),
@@ -92,7 +100,7 @@ def fillable_price_allows(
     with ``ABR * SMMR * PMMR = N / D``, so no rational arithmetic is needed."""
     market = ledger.params.market_by_id[market_id]
     liq = ledger.params.liquidation
-    oracle = ledger.price(market.feed)
+    oracle = mark_price(ledger, market)
     scale = _scale(ledger, market)
     size = ledger.accounts[name].positions[market_id].size
     pnnv = notional(size, oracle, scale)
@@ -271,7 +279,7 @@ def _risks(ledger: Ledger, action: Liquidate, result: Ledger) -> tuple[Risk, Ris
     liquidated account: what LIQ-6's contracts compare."""
     settled = settle_account(ledger, action.liquidated)
     market = ledger.params.market_by_id[action.market]
-    price, scale = ledger.price(market.feed), _scale(ledger, market)
+    price, scale = mark_price(ledger, market), _scale(ledger, market)
     size_before = settled.accounts[action.liquidated].positions[action.market].size
     position_after = result.accounts[action.liquidated].positions.get(action.market)
     size_after = 0 if position_after is None else position_after.size

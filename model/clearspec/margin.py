@@ -89,12 +89,20 @@ def tiered_requirement(market: MarketParams, abs_size: int, price: int, scale: i
     )
 
 
+@icontract.ensure(lambda result: k.holds(result > 0), enabled=k.SLOW_CONTRACTS)
+def mark_price(ledger: Ledger, market: MarketParams) -> int:
+    """MRG-1, EXP-1: the price positions are valued at: the oracle price, or once
+    a dated market's final price is fixed, that price."""
+    fixed = ledger.markets[market.market_id].settlement_price
+    return ledger.price(market.feed) if fixed is None else fixed
+
+
 @icontract.ensure(lambda result: k.holds(result.imr >= result.mmr), enabled=k.SLOW_CONTRACTS)
 @icontract.ensure(lambda result: k.holds(result.mmr >= 0), enabled=k.SLOW_CONTRACTS)
 def position_risk(ledger: Ledger, market: MarketParams, position: Position) -> Risk:
     """MRG-1/MRG-2: a position adds its unrealised value ``size * price + quote``
     to NC and its tiered requirements to IMR and MMR."""
-    price = ledger.price(market.feed)
+    price = mark_price(ledger, market)
     scale = _scale(ledger, market.feed)
     initial, maintenance = tiered_requirement(market, k.abs_(position.size), price, scale)
     return Risk(notional(position.size, price, scale) + position.quote, initial, maintenance)
