@@ -222,6 +222,11 @@ class Hypotheses:
             if answer == z3.unknown:
                 solver.add(*self.witness)  # look for a witness where products are linear
                 answer = solver.check()
+                for factor in ESCALATION:
+                    if answer != z3.unknown:
+                        break
+                    solver.set("rlimit", self.rlimit * factor)
+                    answer = solver.check()
                 answer = z3.sat if answer == z3.sat else z3.unknown
             self._satisfiable[strength] = answer
         return self._satisfiable[strength]
