@@ -36,8 +36,9 @@ def test_spec_defines_rules() -> None:
 
 
 def test_every_rule_is_cited_by_the_model() -> None:
+    """The code is the model, plus the prover for the rules about proofs (PRF-*)."""
     rules = defined_rules()
-    assert sorted(rules - cited_in("model")) == []
+    assert sorted(rules - cited_in("model") - cited_in("proofs")) == []
 
 
 def test_every_rule_is_cited_by_a_test() -> None:
@@ -51,7 +52,8 @@ def test_every_rule_is_cited_by_a_test() -> None:
 
 def test_no_citation_of_an_undefined_rule() -> None:
     known_prefixes = {r.split("-")[0] for r in defined_rules()}
-    dangling = {r for r in cited_in("model") if r.split("-")[0] in known_prefixes} - defined_rules()
+    citations = cited_in("model") | cited_in("proofs")
+    dangling = {r for r in citations if r.split("-")[0] in known_prefixes} - defined_rules()
     assert sorted(dangling) == []
 
 

@@ -91,6 +91,10 @@ class ClearingError(Exception):
         self.code = code
         self.detail = detail
 
+    def __reduce__(self) -> tuple[type[ClearingError], tuple[ErrorCode, str]]:
+        # Picklable, so a rejection raised in a prover worker reaches the parent.
+        return (ClearingError, (self.code, self.detail))
+
 
 class KernelError(Exception):
     """A misuse of the arithmetic kernel: a bug in the model, never a user's input."""

@@ -32,7 +32,8 @@ from clearspec.params import (
     make_params,
 )
 
-_INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
+_INTEGER = re.compile(r"^(0|-?[1-9][0-9]*)$")
+_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 def _fail(where: str, detail: str) -> ClearingError:
@@ -118,10 +119,10 @@ def _reporters(value: Any, where: str) -> tuple[tuple[str, bytes], ...]:
     reporters = []
     for i, item in enumerate(_list(value, where)):
         data = _object(item, f"{where}[{i}]", {"id", "public_key"})
-        try:
-            key = bytes.fromhex(_str(data.get("public_key"), f"{where}[{i}].public_key"))
-        except ValueError:
-            raise _fail(f"{where}[{i}].public_key", "expected hex") from None
+        text = _str(data.get("public_key"), f"{where}[{i}].public_key")
+        if not _KEY.fullmatch(text):
+            raise _fail(f"{where}[{i}].public_key", "expected 64 lowercase hex digits")
+        key = bytes.fromhex(text)
         reporters.append((_str(data.get("id"), f"{where}[{i}].id"), key))
     return tuple(reporters)
 

@@ -1,4 +1,4 @@
-"""Counterexamples: replay the solver's state through the concrete model.
+"""Counterexamples (PRF-2): replay the solver's state through the concrete model.
 
 A counterexample is only reported as confirmed when the same Python function,
 run on plain integers with every contract on, shows the broken rule: either a

@@ -30,6 +30,7 @@ import z3
 from immutables import Map
 
 from clearspec import kernel as k
+from clearspec.errors import ClearingError
 from clearspec.invariants import local_conditions
 from clearspec.params import ProtocolParams
 from clearspec.state import Ledger
@@ -202,7 +203,11 @@ class Hypotheses:
     """
 
     def __init__(self, world: World, trace: k.Trace, params: ProtocolParams, rlimit: int) -> None:
-        invariants_before = [_as_bool(inv.holds(world.ledger)) for inv in all_invariants(params)]
+        # "well-formed" is what the world assumes already; as a hypothesis it
+        # would only repeat those assumptions (it is still proved as a goal).
+        invariants_before = [
+            _as_bool(inv.holds(world.ledger)) for inv in all_invariants(params) if inv.name != "well-formed"
+        ]
         base = [*world.assumptions, *invariants_before]
         guards = [g for g, _, _ in trace.guards]
         linear = [g for g in guards if not is_nonlinear(g)]
@@ -243,7 +248,8 @@ def _solver(rlimit: int) -> z3.Solver:
 
 
 def _check_goal(hypotheses: Hypotheses, goal: Goal) -> tuple[str, Any, str]:
-    """(status, model or None, detail) for one goal."""
+    """(status, model or None, detail) for one goal. PRF-1: "proved" only when
+    the negated goal is unsatisfiable under hypotheses shown satisfiable."""
     last = "unknown"
     for strength in ("weak", "strong"):
         solver = _solver(hypotheses.rlimit)
@@ -286,7 +292,13 @@ def check_case(
     """The obligations of one transition (the ``part``-th slice of them, those
     whose id contains ``goal_filter``), each proved, refuted or unknown."""
     started = time.perf_counter()
-    world, after, trace = trace_case(case, params)
+    try:
+        world, after, trace = trace_case(case, params)
+    except ClearingError as error:
+        # The action is rejected for every value: nothing it could break.
+        ident = f"{case.name}/acceptance/can be accepted"
+        detail = f"vacuous: always rejected with {error.code.value}"
+        return [Result(ident, case.rules, case.name, "can be accepted", "acceptance", "unknown", 0.0, detail)]
     hypotheses = Hypotheses(world, trace, params, rlimit)
     index, parts = part
     goals = [
@@ -297,13 +309,13 @@ def check_case(
     ]
     overhead = time.perf_counter() - started
     results = []
-    for index, goal in enumerate(goals):
+    for position, goal in enumerate(goals):
         t0 = time.perf_counter()
         status, model, detail = _check_goal(hypotheses, goal)
         counterexample = None
         if model is not None:
             counterexample = _counterexample(case, params, world, model, goal)
-        seconds = time.perf_counter() - t0 + (overhead if index == 0 else 0.0)
+        seconds = time.perf_counter() - t0 + (overhead if position == 0 else 0.0)
         ident = f"{case.name}/{goal.kind}/{goal.invariant}"
         results.append(
             Result(
@@ -316,6 +328,30 @@ def check_case(
                 seconds,
                 detail,
                 counterexample,
+            )
+        )
+    if index == 0 and (goal_filter is None or goal_filter in f"{case.name}/acceptance"):
+        # PRF-1: the action passes every check, margin included, for some state:
+        # the proofs above are about actions that can happen.
+        t0 = time.perf_counter()
+        accepted = hypotheses.satisfiable("strong")
+        status = "proved" if accepted == z3.sat else "unknown"
+        if accepted == z3.sat:
+            detail = "non-vacuous: some state accepts the action"
+        elif accepted == z3.unsat:
+            detail = "vacuous: the strong hypotheses are unsatisfiable"
+        else:
+            detail = "the strong hypotheses could not be shown satisfiable"
+        results.append(
+            Result(
+                f"{case.name}/acceptance/can be accepted",
+                case.rules,
+                case.name,
+                "can be accepted",
+                "acceptance",
+                status,
+                time.perf_counter() - t0,
+                detail,
             )
         )
     return results

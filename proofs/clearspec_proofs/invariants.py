@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clearspec import invariants as inv
-from clearspec.params import ProtocolParams
+from clearspec import kernel as k
+from clearspec.params import MAX_AMOUNT, ProtocolParams
 from clearspec.state import Ledger
 
 Condition = Callable[[Ledger], bool]
@@ -60,9 +61,26 @@ def _insurance_fund(ledger: Ledger, asset: str) -> bool:
     return ledger.insurance_fund[asset] >= 0
 
 
+def _well_formed(ledger: Ledger) -> bool:
+    """What the symbolic world assumes of every state, proved preserved too:
+    prices within 1..MAX_AMOUNT, non-quote balances not negative, sizes within
+    the position limit, premium counts not negative."""
+    quote = ledger.params.quote_asset
+    conditions: list[bool] = []
+    for price in ledger.prices.values():
+        conditions += [price.price >= 1, price.price <= MAX_AMOUNT]
+    for account in ledger.accounts.values():
+        conditions += [b >= 0 for a, b in account.balances.items() if a != quote]
+        for market, position in account.positions.items():
+            limit = ledger.params.market_by_id[market].max_position
+            conditions += [position.size >= -limit, position.size <= limit]
+    conditions += [state.premium_count >= 0 for state in ledger.markets.values()]
+    return k.and_(*conditions)
+
+
 def builtin_invariants(params: ProtocolParams) -> list[Invariant]:
     """INV-1, INV-2, INV-3, INV-6, FND-5 and TRD-4 well-formedness for every asset and market."""
-    found: list[Invariant] = []
+    found: list[Invariant] = [Invariant("well-formed", "STA-1", _well_formed)]
     for asset in params.asset_by_id:
         found.append(Invariant(f"conservation[{asset}]", "INV-1", _per_asset(inv.conserved, asset)))
         found.append(Invariant(f"fee-pool[{asset}]>=0", "INV-3", _per_asset(_fee_pool, asset)))

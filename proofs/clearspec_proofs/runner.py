@@ -31,17 +31,18 @@ class Unit:
     parts: int
 
 
-def units(only: str | None) -> list[Unit]:
-    """The work for the transitions whose name contains ``only``, slowest first."""
+def units(only: str | None, params: ProtocolParams) -> list[Unit]:
+    """The work for the transitions whose name contains ``only`` and that apply
+    to ``params``, slowest first."""
     from clearspec_proofs.transitions import CASES
 
     found = [
         Unit(case.name, part, SLICES.get(case.name, 1))
         for case in CASES
-        if only is None or only in case.name
+        if (only is None or only in case.name) and case.applies(params)
         for part in range(SLICES.get(case.name, 1))
     ]
-    if only is None or only in "lemma":
+    if only is None or "lemma".startswith(only):
         found.append(Unit("lemma", 0, 1))
     return sorted(found, key=lambda u: -SLICES.get(u.case, 1))
 
@@ -70,9 +71,9 @@ def prove_all(
     from clearspec_proofs.engine import DEFAULT_RLIMIT
 
     case_filter, goal_filter = _split_pattern(only)
-    work = units(case_filter)
+    work = units(case_filter, params)
     if not work and goal_filter is None:
-        work = units(None)
+        work = units(None, params)
         goal_filter = only
     jobs = [(unit, params, rlimit or DEFAULT_RLIMIT, goal_filter) for unit in work]
     count = workers or min(len(jobs), os.cpu_count() or 1) or 1

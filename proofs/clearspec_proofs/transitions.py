@@ -35,11 +35,12 @@ from clearspec.actions import (
     Transfer,
     Withdraw,
 )
+from clearspec.params import DeficitPolicy, ProtocolParams
 from clearspec_proofs.symbolic import Shape, World
 
 PERPS = Shape()
 # One dated market, every account holding it, the clock past its expiry.
-EXPIRY = Shape(accounts=("a0", "a1"), markets=("BTC-DEC",), collateral=("BTC",))
+EXPIRY = Shape(accounts=("a0", "a1", "a2"), markets=("BTC-DEC",), collateral=("BTC",))
 # a2 holds collateral only, so it can be the subject of bad-debt actions.
 FLAT = Shape(accounts=("a0", "a1", "a2"), markets=("BTC-PERP",), collateral=("BTC",), flat=("a2",))
 
@@ -54,6 +55,8 @@ class TransitionCase:
     build: Callable[[World], Action]
     fixed_order: bool = False  # the oracle's sort and signatures are fixed (see module doc)
     expiry: bool = False
+    # Which parameter sets the case applies to (deleveraging needs a deleverage market).
+    applies: Callable[[ProtocolParams], bool] = lambda params: True
 
 
 def _reports(world: World, feed: str, count: int) -> tuple[PriceReport, ...]:
@@ -110,7 +113,13 @@ CASES: tuple[TransitionCase, ...] = (
         PERPS,
         lambda w: Liquidate("BTC-PERP", "a0", "a1", w.var("fill.size"), w.var("fill.price"), w.var("fee")),
     ),
-    TransitionCase("deleverage", "ADL-1..ADL-5", PERPS, lambda w: Deleverage("BTC-PERP", "a0", ("a1",))),
+    TransitionCase(
+        "deleverage",
+        "ADL-1..ADL-5",
+        PERPS,
+        lambda w: Deleverage("BTC-PERP", "a0", ("a1",)),
+        applies=lambda params: params.market_by_id["BTC-PERP"].deficit_policy is DeficitPolicy.DELEVERAGE,
+    ),
     TransitionCase("fund-insurance", "INS-1", PERPS, lambda w: FundInsurance("a0", w.var("amount"))),
     TransitionCase("report-negative", "INS-6", PERPS, lambda w: ReportNegativeCollateral("a0")),
     TransitionCase("cover-bad-debt", "INS-4", FLAT, lambda w: CoverBadDebt("a2")),
