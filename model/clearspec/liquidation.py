@@ -30,7 +30,7 @@ from clearspec.margin import (
     tiered_requirement,
     update_allowed,
 )
-from clearspec.params import MAX_AMOUNT, PPM, DeficitPolicy, MarketKind, MarketParams
+from clearspec.params import PPM, DeficitPolicy, MarketParams
 from clearspec.positions import (
     LOSS_SCALE,
     check_position_rules,
@@ -40,7 +40,7 @@ from clearspec.positions import (
     sweep_if_closed,
 )
 from clearspec.state import Ledger, LiquidationUsage
-from clearspec.trading import fill_fee
+from clearspec.trading import check_parties, check_price, fill_fee
 
 
 def _scale(ledger: Ledger, market: MarketParams) -> int:
@@ -135,20 +135,10 @@ def insurance_fund_delta(received: int, bankruptcy: int, max_fee_ppm: int) -> in
 
 def _check_fill(ledger: Ledger, action: Liquidate) -> MarketParams:
     """LIQ-1: the identifiers and the fill's own numbers, in the order the spec fixes."""
-    params = ledger.params
-    k.require(action.market in params.market_by_id, ErrorCode.UNKNOWN_MARKET, action.market)
-    market = params.market_by_id[action.market]
-    k.require(action.liquidated in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, action.liquidated)
-    k.require(action.counterparty in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, action.counterparty)
-    k.require(action.liquidated != action.counterparty, ErrorCode.TRADE_SELF_MATCH, action.liquidated)
-    if market.kind is MarketKind.DATED:
-        assert market.expiry is not None
-        k.require(ledger.now < market.expiry, ErrorCode.MARKET_EXPIRED, action.market)
+    market = check_parties(ledger, action.market, action.liquidated, action.counterparty)
     k.require(action.size > 0, ErrorCode.TRADE_NON_POSITIVE_SIZE, str(action.size))
     k.require(k.divides(market.step_size, action.size), ErrorCode.TRADE_SIZE_NOT_STEP, str(action.size))
-    k.require(action.price > 0, ErrorCode.TRADE_NON_POSITIVE_PRICE, str(action.price))
-    k.require(action.price <= MAX_AMOUNT, ErrorCode.AMOUNT_TOO_LARGE, str(action.price))
-    k.require(k.divides(market.tick_size, action.price), ErrorCode.TRADE_PRICE_NOT_TICK, str(action.price))
+    check_price(market, action.price)
     k.require(
         k.and_(action.counterparty_fee_ppm >= 0, action.counterparty_fee_ppm <= market.max_fee_ppm),
         ErrorCode.TRADE_FEE_INVALID,

@@ -40,23 +40,37 @@ def fill_fee(notional_amount: int, rate_ppm: int) -> int:
     return k.mul_div_ceil(notional_amount, rate_ppm, PPM)
 
 
-def _check_fill(ledger: Ledger, fill: Fill) -> MarketParams:
-    """TRD-2: the per-fill checks, in the order the spec fixes."""
+@icontract.ensure(lambda market_id, result: result.market_id == market_id, enabled=k.SLOW_CONTRACTS)
+def check_parties(ledger: Ledger, market_id: str, first: str, second: str) -> MarketParams:
+    """TRD-2, LIQ-1: the market is listed, both accounts exist and differ, and a
+    dated market has not expired — in that order."""
     params = ledger.params
-    k.require(fill.market in params.market_by_id, ErrorCode.UNKNOWN_MARKET, fill.market)
-    market = params.market_by_id[fill.market]
-    k.require(fill.maker in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, fill.maker)
-    k.require(fill.taker in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, fill.taker)
-    k.require(fill.maker != fill.taker, ErrorCode.TRADE_SELF_MATCH, fill.maker)
+    k.require(market_id in params.market_by_id, ErrorCode.UNKNOWN_MARKET, market_id)
+    market = params.market_by_id[market_id]
+    k.require(first in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, first)
+    k.require(second in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, second)
+    k.require(first != second, ErrorCode.TRADE_SELF_MATCH, first)
     if market.kind is MarketKind.DATED:
         assert market.expiry is not None
-        k.require(ledger.now < market.expiry, ErrorCode.MARKET_EXPIRED, fill.market)
+        k.require(ledger.now < market.expiry, ErrorCode.MARKET_EXPIRED, market_id)
+    return market
+
+
+@icontract.require(lambda market: market.tick_size > 0, enabled=k.SLOW_CONTRACTS)
+def check_price(market: MarketParams, price: int) -> None:
+    """TRD-2, LIQ-1: a fill price is positive, at most MAX_AMOUNT and on a tick."""
+    k.require(price > 0, ErrorCode.TRADE_NON_POSITIVE_PRICE, str(price))
+    k.require(price <= MAX_AMOUNT, ErrorCode.AMOUNT_TOO_LARGE, str(price))
+    k.require(k.divides(market.tick_size, price), ErrorCode.TRADE_PRICE_NOT_TICK, str(price))
+
+
+def _check_fill(ledger: Ledger, fill: Fill) -> MarketParams:
+    """TRD-2: the per-fill checks, in the order the spec fixes."""
+    market = check_parties(ledger, fill.market, fill.maker, fill.taker)
     k.require(fill.size > 0, ErrorCode.TRADE_NON_POSITIVE_SIZE, str(fill.size))
     k.require(fill.size <= market.max_position, ErrorCode.POSITION_LIMIT_EXCEEDED, str(fill.size))
     k.require(k.divides(market.step_size, fill.size), ErrorCode.TRADE_SIZE_NOT_STEP, str(fill.size))
-    k.require(fill.price > 0, ErrorCode.TRADE_NON_POSITIVE_PRICE, str(fill.price))
-    k.require(fill.price <= MAX_AMOUNT, ErrorCode.AMOUNT_TOO_LARGE, str(fill.price))
-    k.require(k.divides(market.tick_size, fill.price), ErrorCode.TRADE_PRICE_NOT_TICK, str(fill.price))
+    check_price(market, fill.price)
     oracle_price = ledger.price(market.feed)
     k.require(
         within_ppm(fill.price, oracle_price, market.price_band_ppm),
