@@ -53,7 +53,8 @@ from clearspec.params import (
     MarketKind,
     MarketParams,
     ProtocolParams,
-    make_params,
+    revise,
+    with_market,
 )
 from clearspec.state import Ledger
 from tests.strategies import KEYS, ceil_div, sign
@@ -65,20 +66,7 @@ DELEVERAGE_PARAMS: ProtocolParams = example_params()
 
 def _socialise_params() -> ProtocolParams:
     """The example parameters with BTC-PERP's deficit policy set to ``socialise``."""
-    base = DELEVERAGE_PARAMS
-    markets = tuple(
-        replace(m, deficit_policy=DeficitPolicy.SOCIALISE) if m.market_id == "BTC-PERP" else m
-        for m in base.markets
-    )
-    return make_params(
-        quote_asset=base.quote_asset,
-        assets=base.assets,
-        feeds=base.feeds,
-        markets=markets,
-        oracle=base.oracle,
-        max_batch_fills=base.max_batch_fills,
-        liquidation=base.liquidation,
-    )
+    return with_market(DELEVERAGE_PARAMS, "BTC-PERP", deficit_policy=DeficitPolicy.SOCIALISE)
 
 
 SOCIALISE_PARAMS: ProtocolParams = _socialise_params()
@@ -96,13 +84,9 @@ def _limits_params() -> ProtocolParams:
         )
         for m in base.markets
     )
-    return make_params(
-        quote_asset=base.quote_asset,
-        assets=base.assets,
-        feeds=base.feeds,
+    return revise(
+        base,
         markets=markets,
-        oracle=base.oracle,
-        max_batch_fills=base.max_batch_fills,
         liquidation=LiquidationParams(
             max_position_portion_ppm=500_000,
             min_position_notional=2_000 * USD,

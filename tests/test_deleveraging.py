@@ -15,7 +15,6 @@ shorts is bob, carol, erin.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -37,7 +36,12 @@ from clearspec.examples import BTC, USD, example_genesis, example_params, usd_pr
 from clearspec.invariants import pool_covers_claims
 from clearspec.liquidation import positions_mmr
 from clearspec.margin import account_risk, notional, tiered_requirement
-from clearspec.params import PPM, DeficitPolicy, MarketParams, ProtocolParams, make_params
+from clearspec.params import (
+    PPM,
+    DeficitPolicy,
+    ProtocolParams,
+    with_market,
+)
 from clearspec.positions import LOSS_SCALE
 from clearspec.state import Ledger
 from clearspec.transition import apply
@@ -49,19 +53,7 @@ BIG = 100_000 * USD
 
 def _params(**changes: int | DeficitPolicy) -> ProtocolParams:
     """The example parameters with BTC-PERP changed, validated again by make_params."""
-    base = example_params()
-    markets: tuple[MarketParams, ...] = tuple(
-        replace(m, **changes) if m.market_id == "BTC-PERP" else m  # type: ignore[arg-type]
-        for m in base.markets
-    )
-    return make_params(
-        quote_asset=base.quote_asset,
-        assets=base.assets,
-        feeds=base.feeds,
-        markets=markets,
-        oracle=base.oracle,
-        liquidation=base.liquidation,
-    )
+    return with_market(example_params(), "BTC-PERP", **changes)
 
 
 def _ledger(

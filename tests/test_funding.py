@@ -17,7 +17,12 @@ from clearspec.errors import ErrorCode
 from clearspec.examples import BTC, USD, example_genesis, example_params, usd_price
 from clearspec.funding import funding_clamp_ppm, funding_rate_ppm, margin_spread_ppm, premium_clamp_ppm
 from clearspec.invariants import open_interest_matches, pool_covers_claims
-from clearspec.params import MAX_AMOUNT, MarginTier, MarketParams, ProtocolParams, make_params
+from clearspec.params import (
+    MAX_AMOUNT,
+    MarginTier,
+    ProtocolParams,
+    with_market,
+)
 from clearspec.positions import funding_owed
 from clearspec.state import Ledger
 from clearspec.transition import apply
@@ -32,20 +37,7 @@ START = 10_000 * USD
 
 def _params_with_btc_perp(**changes: int | tuple[MarginTier, ...]) -> ProtocolParams:
     """The example parameters with BTC-PERP changed, validated again by make_params."""
-    base = example_params()
-    markets: tuple[MarketParams, ...] = tuple(
-        replace(m, **changes) if m.market_id == "BTC-PERP" else m  # type: ignore[arg-type]
-        for m in base.markets
-    )
-    return make_params(
-        quote_asset=base.quote_asset,
-        assets=base.assets,
-        feeds=base.feeds,
-        markets=markets,
-        oracle=base.oracle,
-        max_batch_fills=base.max_batch_fills,
-        liquidation=base.liquidation,
-    )
+    return with_market(example_params(), "BTC-PERP", **changes)
 
 
 def _samples(ledger: Ledger, *premiums: int, market: str = "BTC-PERP") -> Ledger:

@@ -37,7 +37,7 @@ from clearspec.params import (
     MarketKind,
     MarketParams,
     ProtocolParams,
-    make_params,
+    revise,
 )
 from clearspec.state import Ledger, genesis
 from clearspec.transition import apply
@@ -55,14 +55,7 @@ def _nc(ledger: Ledger, name: str) -> int:
 def _remake(
     base: ProtocolParams, markets: tuple[MarketParams, ...], feeds: tuple[FeedParams, ...] | None = None
 ) -> ProtocolParams:
-    return make_params(
-        quote_asset=base.quote_asset,
-        assets=base.assets,
-        feeds=feeds or base.feeds,
-        markets=markets,
-        oracle=base.oracle,
-        liquidation=base.liquidation,
-    )
+    return revise(base, markets=markets, feeds=feeds or base.feeds)
 
 
 def _with_min_size(min_size: int) -> ProtocolParams:

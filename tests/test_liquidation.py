@@ -42,6 +42,8 @@ from clearspec.params import (
     MarketParams,
     ProtocolParams,
     make_params,
+    revise,
+    with_market,
 )
 from clearspec.state import Account, Ledger, Position, genesis
 from clearspec.transition import apply
@@ -54,16 +56,7 @@ START = 100_000 * USD
 
 def _params(liquidation: LiquidationParams | None = None) -> ProtocolParams:
     """The example parameters with other liquidation settings, validated by make_params."""
-    base = example_params()
-    return make_params(
-        quote_asset=base.quote_asset,
-        assets=base.assets,
-        feeds=base.feeds,
-        markets=base.markets,
-        oracle=base.oracle,
-        max_batch_fills=base.max_batch_fills,
-        liquidation=liquidation,
-    )
+    return revise(example_params(), liquidation=liquidation)
 
 
 def _ledger(
@@ -567,15 +560,7 @@ def test_liq7_counterparty_may_reduce_its_own_position() -> None:
 
 
 def test_liq7_counterparty_position_limit() -> None:
-    base = example_params()
-    markets = tuple(replace(m, max_position=TENTH) if m.market_id == "BTC-PERP" else m for m in base.markets)
-    params = make_params(
-        quote_asset=base.quote_asset,
-        assets=base.assets,
-        feeds=base.feeds,
-        markets=markets,
-        oracle=base.oracle,
-    )
+    params = with_market(example_params(), "BTC-PERP", max_position=TENTH)
     ledger = run(
         [trade(fill(taker="carol", maker="dave", size=1_000, dollars=57_000))], _ledger(params=params)
     )
@@ -595,17 +580,7 @@ def test_liq7_both_sides_keep_the_position_minimum() -> None:
 
 
 def _min_size_params(min_size: int) -> ProtocolParams:
-    base = example_params()
-    markets = tuple(
-        replace(m, min_position_size=min_size) if m.market_id == "BTC-PERP" else m for m in base.markets
-    )
-    return make_params(
-        quote_asset=base.quote_asset,
-        assets=base.assets,
-        feeds=base.feeds,
-        markets=markets,
-        oracle=base.oracle,
-    )
+    return with_market(example_params(), "BTC-PERP", min_position_size=min_size)
 
 
 # =========================================================================================

@@ -9,22 +9,19 @@ import pytest
 
 from clearspec.errors import ClearingError, ErrorCode
 from clearspec.examples import example_params
-from clearspec.params import AssetParams, MarginTier, MarketKind, ProtocolParams, make_params
+from clearspec.params import (
+    AssetParams,
+    MarginTier,
+    MarketKind,
+    ProtocolParams,
+    revise,
+)
 
 BASE = example_params()
 
 
 def rebuild(**changes: Any) -> ProtocolParams:
-    fields: dict[str, Any] = {
-        "quote_asset": BASE.quote_asset,
-        "assets": BASE.assets,
-        "feeds": BASE.feeds,
-        "markets": BASE.markets,
-        "oracle": BASE.oracle,
-        "max_batch_fills": BASE.max_batch_fills,
-    }
-    fields.update(changes)
-    return make_params(**fields)
+    return revise(BASE, **changes)
 
 
 def market(**changes: Any) -> tuple[Any, ...]:

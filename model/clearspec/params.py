@@ -7,8 +7,9 @@ decimals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 import icontract
 
@@ -297,3 +298,24 @@ def make_params(
     if max_batch_fills <= 0:
         raise _fail("max_batch_fills must be positive")
     return params
+
+
+_FIELDS = ("quote_asset", "assets", "feeds", "markets", "oracle", "max_batch_fills", "liquidation")
+
+
+@icontract.require(lambda _KWARGS: set(_KWARGS) <= set(_FIELDS), "only ProtocolParams' own fields")
+@icontract.ensure(lambda result: result.quote_asset in result.asset_by_id)
+def revise(params: ProtocolParams, **changes: Any) -> ProtocolParams:
+    """PAR-2: ``params`` with some fields replaced, validated again by :func:`make_params`
+    (what a designer does to try a change; raises ``INVALID_PARAMS``)."""
+    fields: dict[str, Any] = {name: getattr(params, name) for name in _FIELDS}
+    fields.update(changes)
+    return make_params(**fields)
+
+
+@icontract.require(lambda params, market_id: market_id in params.market_by_id)
+@icontract.ensure(lambda market_id, result: market_id in result.market_by_id)
+def with_market(params: ProtocolParams, market_id: str, **changes: Any) -> ProtocolParams:
+    """PAR-2: ``params`` with one market's fields replaced, validated again."""
+    markets = tuple(replace(m, **changes) if m.market_id == market_id else m for m in params.markets)
+    return revise(params, markets=markets)
