@@ -14,7 +14,10 @@ from clearspec.examples import crash_scenario, example_genesis, example_params, 
 from clearspec.params import ProtocolParams
 from clearspec.params_file import load_params, params_to_json
 from clearspec.render import describe, ledger_json, ledger_table
+from clearspec.simulate.cli import add_commands as add_simulate_commands
 from clearspec.transition import step
+from clearspec.vectors.cli import add_commands as add_vector_commands
+from clearspec_proofs.safe_region_cli import add_commands as add_safe_region_commands
 
 
 def _run_example(args: argparse.Namespace) -> int:
@@ -117,10 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prove.set_defaults(handler=_run_prove)
 
-    params = commands.add_parser("params", help="parameter files")
+    params = commands.add_parser("params", help="parameter files and safe regions")
     params_commands = params.add_subparsers(dest="params_command", required=True)
     export = params_commands.add_parser("export", help="print the example parameter set as a JSON file")
     export.set_defaults(handler=_run_params_export)
+    # Each subsystem registers its own commands (handlers import lazily, so
+    # `clearspec example` does not pay for Z3 or matplotlib start-up).
+    add_safe_region_commands(params_commands)
+    add_vector_commands(commands)
+    add_simulate_commands(commands)
     return parser
 
 

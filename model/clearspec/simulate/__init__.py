@@ -1,0 +1,1 @@
+"""clearspec.simulate (see its cli module)."""

@@ -1,0 +1,1 @@
+"""clearspec.vectors (see its cli module)."""
