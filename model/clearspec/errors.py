@@ -81,6 +81,11 @@ class ErrorCode(StrEnum):
     EXPIRY_NOT_REACHED = "EXPIRY_NOT_REACHED"
     EXPIRY_PRICE_NOT_FINAL = "EXPIRY_PRICE_NOT_FINAL"
     EXPIRY_UNBALANCED = "EXPIRY_UNBALANCED"
+    # The wire format of conformance vectors (VEC-*): input that cannot be decoded.
+    MALFORMED_INPUT = "MALFORMED_INPUT"
+    NON_CANONICAL_INTEGER = "NON_CANONICAL_INTEGER"
+    INTEGER_OUT_OF_RANGE = "INTEGER_OUT_OF_RANGE"
+    INVALID_STATE = "INVALID_STATE"
 
 
 class ClearingError(Exception):
