@@ -17,3 +17,23 @@ def _slow_invariant_checks() -> Iterator[None]:
     set_slow_checks(True)
     yield
     set_slow_checks(previous)
+
+
+# Generator mode (spec: vectors.md, VEC-1): with CLEARSPEC_RECORD_VECTORS=FILE,
+# every transition the tests make is kept as a vector input (see
+# clearspec.vectors.record for the command).
+_RECORD_TO = os.environ.get("CLEARSPEC_RECORD_VECTORS")
+if _RECORD_TO:
+    from pathlib import Path
+
+    from clearspec.vectors.record import Recorder
+
+    _RECORDER = Recorder()
+    _RECORDER.install()
+
+    def pytest_runtest_setup(item: pytest.Item) -> None:
+        _RECORDER.source = item.nodeid
+
+    def pytest_sessionfinish(session: pytest.Session) -> None:
+        count = _RECORDER.write(Path(str(_RECORD_TO)))
+        print(f"\nrecorded {count} transitions to {_RECORD_TO}; skipped {dict(_RECORDER.skipped)}")

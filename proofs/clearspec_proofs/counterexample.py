@@ -34,6 +34,38 @@ def diff(before: dict[str, Any], after: dict[str, Any], path: str = "") -> list[
     return lines
 
 
+def vector_input(ledger: Ledger, action: Action) -> dict[str, Any] | None:
+    """The counterexample as the inputs of a conformance case (VEC-1), or None
+    when the solver's state is one the wire cannot carry (say, a position of
+    size zero, which no reachable state has)."""
+    from dataclasses import replace
+
+    from immutables import Map
+
+    from clearspec.vectors.codec import decode_state, encode_action, encode_params, encode_state
+
+    # The symbolic world has a slot for every position; an empty slot (size and
+    # quote zero) is a position that does not exist.
+    accounts = {
+        name: replace(
+            account,
+            positions=Map({m: p for m, p in account.positions.items() if p.size != 0 or p.quote != 0}),
+        )
+        for name, account in ledger.accounts.items()
+    }
+    ledger = replace(ledger, accounts=Map(accounts))
+    try:
+        state = encode_state(ledger)
+        decode_state(state, ledger.params)
+        return {
+            "params": encode_params(ledger.params),
+            "pre_state": state,
+            "actions": [encode_action(action)],
+        }
+    except (ClearingError, TypeError, ValueError):
+        return None
+
+
 def confirm(
     case: TransitionCase,
     invariant: str,
@@ -53,6 +85,7 @@ def confirm(
         "kind": kind,
         "action": describe(action),
         "before": ledger_json(ledger),
+        "vector": vector_input(ledger, action),
     }
     try:
         after = apply(ledger, action)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,36 @@ def print_table(results: list[dict[str, Any]], summary: dict[str, Any]) -> None:
         print(f"counterexample saved: {path}")
 
 
+def file_name(obligation: str) -> str:
+    """A file name for an obligation id (ids contain '/', ' ' and ':')."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", obligation.replace("/", "__")) + ".json"
+
+
 def save_counterexamples(results: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """Write every counterexample as a JSON file named after its obligation."""
+    """Write every counterexample as a JSON file named after its obligation.
+
+    The file is also a conformance-case input (VEC-1: ``description``,
+    ``source``, ``rules``, ``params``, ``pre_state``, ``actions``): copied into
+    ``model/clearspec/vectors/corpus/counterexamples/``, it becomes a regression
+    vector that `clearspec vectors generate` answers with the reference.
+    """
     saved = []
     for r in results:
         example = r.get("counterexample")
         if not example:
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / (r["id"].replace("/", "__").replace(" ", "_").replace(":", "_") + ".json")
-        path.write_text(json.dumps({"obligation": r["id"], "rule": r["rule"], **example}, indent=1) + "\n")
+        content: dict[str, Any] = {"obligation": r["id"], "rule": r["rule"], **example}
+        vector = example.get("vector")
+        if vector is not None:
+            content.update(
+                description=f"prover counterexample to {r['id']} ({example.get('how', '')})",
+                source=f"counterexample:{r['id']}",
+                rules=[r["rule"]] if re.fullmatch(r"[A-Z]+-[0-9]+", r["rule"]) else [],
+                **vector,
+            )
+        del content["vector"]
+        path = folder / file_name(r["id"])
+        path.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n")
         saved.append(path)
     return saved

@@ -17,6 +17,8 @@ ACTION_RULES: dict[str, tuple[str, ...]] = {
     "advance_time": ("CLK-1",),
     "oracle_update": ("ORA-1", "ORA-2", "ORA-3", "ORA-4", "ORA-5", "ORA-6", "ORA-7", "ORA-8", "ORA-9"),
     "settle_trades": (
+        "ARI-1",
+        "INS-5",
         "TRD-1",
         "TRD-2",
         "TRD-3",
@@ -34,7 +36,7 @@ ACTION_RULES: dict[str, tuple[str, ...]] = {
         "FND-3",
     ),
     "premium_sample": ("FND-1",),
-    "apply_funding": ("FND-2", "FND-4"),
+    "apply_funding": ("ARI-1", "FND-2", "FND-4", "FND-5"),
     "liquidate": ("LIQ-1", "LIQ-2", "LIQ-3", "LIQ-4", "LIQ-5", "LIQ-6", "LIQ-7", "MRG-6", "INS-2", "INS-3"),
     "deleverage": ("ADL-1", "ADL-2", "ADL-3", "ADL-4", "ADL-5"),
     "cover_bad_debt": ("INS-4",),
@@ -112,7 +114,7 @@ ERROR_RULES: dict[str, tuple[str, ...]] = {
 # Every accepted step keeps the invariants (INV-*) and is atomic and local (STA-*);
 # every case travels in the wire format and is run over the protocol.
 ACCEPTED_RULES = ("INV-1", "INV-2", "INV-3", "INV-4", "INV-5", "INV-6", "STA-1", "STA-3", "STA-4", "ARI-5")
-REJECTED_RULES = ("ERR-1", "STA-2")
+REJECTED_RULES = ("ARI-3", "ERR-1", "STA-2")
 WIRE_RULES = ("VEC-1", "VEC-2", "VEC-3", "VEC-4", "VEC-5", "VEC-6", "VEC-7", "PAR-4")
 
 
