@@ -32,6 +32,7 @@ PROTOCOL_MODULES = [
 MACHINERY = {
     "clearspec.kernel": {
         "tracing",
+        "skippable",
         "is_symbolic",
         "definitely",
         "require",

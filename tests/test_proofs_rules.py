@@ -22,6 +22,7 @@ from clearspec import kernel as k
 from clearspec.actions import Deposit
 from clearspec.examples import example_genesis, example_params
 from clearspec.state import Ledger
+from clearspec.vectors.case import answer
 from clearspec_proofs.counterexample import confirm
 from clearspec_proofs.engine import Result, check_case, check_lemmas
 from clearspec_proofs.invariants import Invariant, all_invariants, register_invariant, unregister_invariant
@@ -50,7 +51,12 @@ def _with_invariant(name: str, holds: Any, case: str, goal_filter: str | None = 
 def test_prf1_deposit_is_proved_and_every_proof_is_non_vacuous() -> None:
     results = check_case(_case("deposit-quote"), PARAMS)
     assert [r.status for r in results] == ["proved"] * len(results)
-    assert all(r.detail.startswith("non-vacuous") for r in results)
+    assert all(r.detail.startswith("non-vacuous") for r in results if r.kind != "rejection")
+    # ERR-1/STA-2: each check is the first to fail on some state, and the
+    # concrete model then rejects with its code and returns the same ledger.
+    rejections = [r for r in results if r.kind == "rejection"]
+    assert [r.invariant for r in rejections] == ["check 1 NON_POSITIVE_AMOUNT", "check 2 AMOUNT_TOO_LARGE"]
+    assert all(r.detail.startswith("rejected with") for r in rejections)
     kinds = [r.kind for r in results]
     assert kinds.count("inductive") == len(all_invariants(PARAMS))
     assert {"delta-sum", "frame", "contract", "acceptance"} <= set(
@@ -153,12 +159,20 @@ def test_prf2_a_mutant_deposit_gives_confirmed_counterexamples(
 
     saved = save_counterexamples([r.as_json() for r in results], tmp_path)
     assert len(saved) == len(broken)
-    path = tmp_path / "deposit-quote__inductive__conservation[USDC].json"
+    path = tmp_path / "deposit-quote__inductive__conservation_USDC_.json"
     assert path in saved
     data = json.loads(path.read_text())
     assert data["obligation"] == "deposit-quote/inductive/conservation[USDC]"
     assert data["rule"] == "INV-1" and data["kind"] == "inductive" and data["confirmed"] is True
     assert set(data["before"]["accounts"]) == {"a0", "a1", "a2"}
+    # Saved as a conformance-case input (VEC-1): the reference answers it (the
+    # real deposit is accepted), which makes it a regression vector.
+    monkeypatch.undo()
+    assert data["source"] == "counterexample:deposit-quote/inductive/conservation[USDC]"
+    reply = answer(
+        {"id": "x", "params": data["params"], "pre_state": data["pre_state"], "actions": data["actions"]}
+    )
+    assert [r["accepted"] for r in reply["results"]] == [True]
 
 
 def test_prf2_a_completed_replay_shows_the_broken_invariant_and_the_diff() -> None:

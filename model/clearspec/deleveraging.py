@@ -113,7 +113,8 @@ def deleverage(ledger: Ledger, action: Deleverage) -> Ledger:
         if k.definitely(remaining == 0):
             break
         try:
-            ledger = _offset(ledger, action, name, side, remaining)
+            with k.skippable():
+                ledger = _offset(ledger, action, name, side, remaining)
             offset_any = True
         except ClearingError:
             continue  # ADL-3: a counterparty the offset would leave invalid is skipped

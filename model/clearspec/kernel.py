@@ -39,6 +39,9 @@ class Trace:
 
     guards: list[tuple[Any, ErrorCode, str]] = field(default_factory=list)
     obligations: list[tuple[Any, str]] = field(default_factory=list)
+    # Positions in ``guards`` recorded inside :func:`skippable`: a failure there
+    # skips a step of the action (ADL-3) instead of rejecting it.
+    skippable: set[int] = field(default_factory=set)
 
     def accepted(self) -> Any:
         """The condition under which every guard held (the action is accepted)."""
@@ -58,6 +61,18 @@ def _concrete(*values: object) -> bool:
 
 
 _TRACE: ContextVar[Trace | None] = ContextVar("clearspec_trace", default=None)
+_SKIPPABLE: ContextVar[bool] = ContextVar("clearspec_skippable", default=False)
+
+
+@contextmanager
+def skippable() -> Iterator[None]:
+    """Mark the guards recorded inside as ones whose failure the caller catches
+    and skips (ADL-3's invalid counterparty), not rejections of the action."""
+    token = _SKIPPABLE.set(True)
+    try:
+        yield
+    finally:
+        _SKIPPABLE.reset(token)
 
 
 @contextmanager
@@ -294,6 +309,8 @@ def require(cond: bool, code: ErrorCode, detail: str = "") -> None:
     trace = _TRACE.get()
     if trace is None:
         raise KernelError("symbolic precondition outside kernel.tracing()")
+    if _SKIPPABLE.get():
+        trace.skippable.add(len(trace.guards))
     trace.guards.append((cond, code, detail))
 
 

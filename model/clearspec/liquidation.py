@@ -300,7 +300,14 @@ def _socialise(ledger: Ledger, market: MarketParams, shortfall: int) -> Ledger:
         return ledger
     state = ledger.markets[market.market_id]
     total_size = 2 * state.open_interest
-    k.require(total_size > 0, ErrorCode.INSURANCE_FUND_INSUFFICIENT, "no position left to share the loss")
+    # Guarded by "shortfall is not zero" too: on a symbolic run the early return
+    # above is not taken, and the trace must not assume open interest where the
+    # concrete code does not check it (found by the ERR-1 rejection obligations).
+    k.require(
+        k.or_(shortfall == 0, total_size > 0),
+        ErrorCode.INSURANCE_FUND_INSUFFICIENT,
+        "no position left to share the loss",
+    )
     increase = k.mul_div_ceil(shortfall, LOSS_SCALE, k.max_(total_size, 1))
     updated = replace(state, pool=state.pool - shortfall, loss_index=state.loss_index + increase)
     return replace(ledger, markets=ledger.markets.set(market.market_id, updated))

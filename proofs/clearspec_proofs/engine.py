@@ -330,6 +330,8 @@ def check_case(
                 counterexample,
             )
         )
+    if index == 0:
+        results += check_rejections(case, params, world, trace, hypotheses, goal_filter)
     if index == 0 and (goal_filter is None or goal_filter in f"{case.name}/acceptance"):
         # PRF-1: the action passes every check, margin included, for some state:
         # the proofs above are about actions that can happen.
@@ -352,6 +354,104 @@ def check_case(
                 status,
                 time.perf_counter() - t0,
                 detail,
+            )
+        )
+    return results
+
+
+def _first_failing(hypotheses: Hypotheses, trace: k.Trace, position: int) -> tuple[Any, Any]:
+    """(answer, model): a state where every check before ``position`` passes and
+    that one fails; tried first with prices fixed (linear, fast), then free."""
+    guards = [g for g, _, _ in trace.guards]
+    base = [c for c in hypotheses.strong if not any(c is g for g in guards)]
+    answer: Any = z3.unknown
+    for extra in (hypotheses.witness, []):
+        solver = _solver(hypotheses.rlimit)
+        solver.add(*base, *guards[:position], z3.Not(guards[position]), *extra)
+        answer = solver.check()
+        if answer == z3.sat:
+            return answer, solver.model()
+    return answer, None
+
+
+def check_rejections(
+    case: TransitionCase,
+    params: ProtocolParams,
+    world: World,
+    trace: k.Trace,
+    hypotheses: Hypotheses,
+    goal_filter: str | None = None,
+) -> list[Result]:
+    """ERR-1 and STA-2 for every check of the transition, in order.
+
+    For the i-th check (a ``require`` the trace recorded), the solver looks for
+    a state where the checks before it pass and it fails; the concrete model
+    must reject that state with the check's code (the first failing check names
+    the code) and return the very same ledger (nothing is half-applied). A
+    check that can never be the first to fail is listed in no obligation (it is
+    reported in the detail of the next one). The universal half of STA-2 is
+    structural: ``apply`` builds a new immutable ledger or raises, and ``step``
+    returns its input on a raise.
+    """
+    from clearspec.transition import step
+
+    results: list[Result] = []
+    subsumed: list[str] = []
+    for position, (_, code, _) in enumerate(trace.guards):
+        if position in trace.skippable:
+            continue  # ADL-3: its failure skips a counterparty, it does not reject
+        check = f"check {position + 1} {code.value}"
+        ident = f"{case.name}/rejection/{check}"
+        if goal_filter is not None and goal_filter not in ident:
+            continue
+        t0 = time.perf_counter()
+        answer, model = _first_failing(hypotheses, trace, position)
+        if answer == z3.unsat:
+            subsumed.append(f"{position + 1} {code.value}")
+            continue
+        if model is None:
+            results.append(
+                Result(
+                    ident,
+                    "ERR-1",
+                    case.name,
+                    check,
+                    "rejection",
+                    "unknown",
+                    time.perf_counter() - t0,
+                    f"solver: {answer}",
+                )
+            )
+            continue
+        ledger = concretize(world.ledger, model)
+        action = concretize(world.action, model)
+        with _oracle_context(case):
+            outcome = step(ledger, action)
+        same = outcome.ledger is ledger
+        status = "proved" if outcome.error is code and same else "counterexample"
+        detail = (
+            f"rejected with {code.value}, ledger unchanged"
+            if status == "proved"
+            else f"expected {code.value} and the same ledger, got "
+            f"{outcome.error.value if outcome.error else 'acceptance'} (same ledger: {same})"
+        )
+        if subsumed:
+            detail += f"; checks never first to fail here: {', '.join(subsumed)}"
+            subsumed = []
+        counterexample = None
+        if status == "counterexample":
+            counterexample = {"confirmed": True, "how": detail, "action": str(action)}
+        results.append(
+            Result(
+                ident,
+                "ERR-1",
+                case.name,
+                check,
+                "rejection",
+                status,
+                time.perf_counter() - t0,
+                detail,
+                counterexample,
             )
         )
     return results

@@ -14,6 +14,7 @@ from typing import Any
 
 from clearspec import SPEC_VERSION
 from clearspec.errors import ClearingError, ErrorCode
+from clearspec.invariants import all_global_invariants
 from clearspec.params import ProtocolParams
 from clearspec.state import Ledger
 from clearspec.transition import step
@@ -82,6 +83,10 @@ def answer(case: Any, cache: ParamsCache | None = None) -> dict[str, Any]:
         ledger = decode_state(case["pre_state"], params, "pre_state")
     except ClearingError as error:
         return {"error": error.code.value}
+    if not all_global_invariants(ledger):
+        # A state no sequence of actions reaches (INV-1..INV-6 broken): the
+        # model's contracts assume the invariants, so it is refused up front.
+        return {"error": ErrorCode.INVALID_STATE.value}
     results = []
     for i, raw_action in enumerate(actions):
         ledger, result = step_answer(ledger, raw_action, f"actions[{i}]")

@@ -511,18 +511,46 @@ def decode_params(value: Any, where: str = "params") -> ProtocolParams:
     return params
 
 
-def _reject_json_numbers(value: Any, where: str) -> None:
-    # VEC-3: no JSON numbers on the wire, parameters included.
+def _param_integer_fields() -> frozenset[str]:
+    """The names of the integer fields of a parameter set (one meaning per name)."""
+    import dataclasses
+    import typing
+
+    from clearspec import params as p
+
+    records = (p.AssetParams, p.FeedParams, p.MarginTier, p.MarketParams, p.OracleParams)
+    names: set[str] = set()
+    for record in (*records, p.LiquidationParams, p.ProtocolParams):
+        hints = typing.get_type_hints(record)
+        names.update(
+            f.name for f in dataclasses.fields(record) if f.init and hints[f.name] in (int, int | None)
+        )
+    return frozenset(names)
+
+
+_PARAM_INTEGERS = _param_integer_fields()
+_PARAM_DEPTH = 16  # a parameter set nests 4 deep; deeper input is refused before recursing further
+
+
+def _reject_json_numbers(value: Any, where: str, depth: int = 0) -> None:
+    # VEC-3: no JSON numbers on the wire, parameters included; and an integer
+    # field's string is a canonical 256-bit integer (decode_int), checked before
+    # PAR-4 validation, which would accept "1\n" and choke on 5,000 digits.
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return
     if isinstance(value, int | float):
         raise _fail(ErrorCode.MALFORMED_INPUT, where, "integers travel as decimal strings")
+    if depth > _PARAM_DEPTH:
+        raise _fail(ErrorCode.MALFORMED_INPUT, where, "nested too deep for a parameter set")
     if isinstance(value, dict):
         for key, item in value.items():
-            _reject_json_numbers(item, f"{where}.{key}")
+            if key in _PARAM_INTEGERS and isinstance(item, str):
+                decode_int(item, f"{where}.{key}")
+            else:
+                _reject_json_numbers(item, f"{where}.{key}", depth + 1)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _reject_json_numbers(item, f"{where}[{i}]")
+            _reject_json_numbers(item, f"{where}[{i}]", depth + 1)
     else:
         raise _fail(ErrorCode.MALFORMED_INPUT, where, f"unexpected {_kind(value)}")
 

@@ -119,7 +119,7 @@ WIRE_RULES = ("VEC-1", "VEC-2", "VEC-3", "VEC-4", "VEC-5", "VEC-6", "VEC-7", "PA
 
 
 def rule_sort_key(rule: str) -> tuple[str, int]:
-    """Rule ids in reading order: by prefix, then by number (LIQ-2 before LIQ-10)."""
+    """Rule ids in reading order: by prefix, then by number (so 2 sorts before 10)."""
     prefix, _, number = rule.partition("-")
     return prefix, int(number)
 
