@@ -1,10 +1,260 @@
-"""``clearspec simulate``: registered by :mod:`clearspec.cli`."""
+"""``clearspec simulate`` and ``clearspec sweep``: registered by :mod:`clearspec.cli`.
+
+Exit status: 0 when every invariant held at every check, 1 when one failed (the
+report says which, when and where), 2 for bad input (a typed error with a
+message: :class:`~clearspec.simulate.paths.PricePathError`,
+:class:`~clearspec.simulate.engine.SimulationError`,
+:class:`~clearspec.simulate.sweep.SweepError` or ``INVALID_PARAMS``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 
+def _params(path: str | None) -> Any:
+    from clearspec.examples import example_params
+    from clearspec.params_file import load_params
+
+    return example_params() if path in (None, "example") else load_params(path)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from clearspec.simulate.engine import SimConfig, SimulationError
+    from clearspec.simulate.paths import scaled_decimal
+
+    config = SimConfig(check_every=args.check_every, use_index=not getattr(args, "no_index", False))
+    if args.insurance_fund is not None:
+        try:
+            amount, _ = scaled_decimal(args.insurance_fund, config.quote_decimals)
+        except ValueError:
+            raise SimulationError(f"--insurance-fund: not an amount: {args.insurance_fund!r}") from None
+        config = replace(config, insurance_fund=amount)
+    if args.liquidation_price is not None:
+        if not 0 <= args.liquidation_price <= 1_000_000:
+            raise SimulationError("--liquidation-price must be within 0..1000000 ppm")
+        config = replace(config, liquidation_price_ppm=args.liquidation_price)
+    if args.premium_ppm is not None:
+        config = replace(config, premium_ppm=args.premium_ppm)
+    if args.check_every < 1:
+        raise SimulationError("--check-every must be at least 1")
+    return config
+
+
+def _label(path: str | None) -> str:
+    return "example" if path in (None, "example") else Path(path).stem
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from clearspec.simulate.paths import EXAMPLES
+
+    if args.list_examples:
+        for name, example in EXAMPLES.items():
+            print(f"{name}: {example.description}; default window {example.start}, {example.bars} bars")
+        return 0
+    return _guarded(_simulate, args)
+
+
+def _guarded(run: Any, args: argparse.Namespace) -> int:
+    from clearspec.simulate.engine import SimulationError
+    from clearspec.simulate.paths import PricePathError
+    from clearspec.simulate.sweep import SweepError
+
+    try:
+        return int(run(args))
+    except (PricePathError, SimulationError, SweepError) as error:
+        print(f"clearspec: {error}", file=sys.stderr)
+        return 2
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from clearspec.simulate.engine import SimulationError
+    from clearspec.simulate.progress import ProgressBar, message
+    from clearspec.simulate.report import table
+    from clearspec.simulate.runner import load_paths, make_population, resolve_inputs, simulate, write_outputs
+
+    if args.compare and args.params:
+        raise SimulationError("--compare A B replaces --params")
+    files = args.compare or [args.params]
+    param_sets = [_params(f) for f in files]
+    labels = [_label(f) for f in files]
+    if len(set(labels)) != len(labels):
+        labels = [f"{i + 1}-{label}" for i, label in enumerate(labels)]
+    config = _config(args)
+    inputs = resolve_inputs(args.paths, args.example, param_sets[0], args.start, args.bars)
+    paths = load_paths(inputs, param_sets[0], config)
+    population = make_population(param_sets, paths, args.accounts, args.seed, config)
+    out = Path(args.out)
+    results = []
+    reports = []
+    for params, label in zip(param_sets, labels, strict=True):
+        name = f"{inputs.label} {label}" if args.compare else inputs.label
+        progress = None if args.quiet else ProgressBar(f"simulate {name}")
+        if not args.quiet:
+            message(
+                f"simulate {name}: {len(paths[0].bars)} bars of {', '.join(p.source for p in paths)}, "
+                f"{args.accounts} accounts (seed {args.seed})"
+            )
+        result = simulate(
+            params, paths, population, config, label=label if args.compare else name, progress=progress
+        )
+        folder = out / label if args.compare else out
+        data = write_outputs(result, folder, plots=not args.no_plots)
+        results.append(result)
+        reports.append(data)
+    if args.compare:
+        compared = {
+            "runs": [{"label": r["label"], "summary": r["summary"], "passed": r["passed"]} for r in reports]
+        }
+        (out / "compare.json").write_text(json.dumps(compared, indent=2) + "\n")
+        if not args.no_plots:
+            from clearspec.simulate.plots import compare_plot
+
+            compare_plot(results, out / "compare.png")
+    if args.json:
+        print(json.dumps(reports[0] if len(reports) == 1 else {"runs": reports}, indent=2))
+    else:
+        print(table(reports, config.quote_decimals))
+        print(f"\nreport and plots in {out}/")
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from clearspec.simulate.progress import ProgressBar, message
+    from clearspec.simulate.runner import resolve_inputs
+    from clearspec.simulate.sweep import (
+        SweepError,
+        parse_axis,
+        plan,
+        process_executor,
+        run_sweep,
+        serial_executor,
+        table,
+        write_outputs,
+    )
+
+    base = _params(args.params)
+    config = _config(args)
+    axes = [parse_axis(text) for text in args.vary]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise SweepError(f"--seeds: expected integers, got {args.seeds!r}") from None
+    inputs = resolve_inputs(args.paths, args.example, base, args.start, args.bars)
+    jobs = plan(base, inputs, axes, seeds or [1], args.accounts, config)
+    workers = args.workers or os.cpu_count() or 1
+    if not args.quiet:
+        message(f"sweep: {len(jobs)} replays of {inputs.label} on {workers} worker(s)")
+    executor = serial_executor if workers == 1 else process_executor(workers)
+    bar = None if args.quiet else ProgressBar("sweep")
+
+    def progress(done: int, total: int, row: dict[str, Any]) -> None:
+        if bar is not None:
+            bar(done, total, {"last": row["label"]})
+
+    rows = run_sweep(jobs, executor, progress)
+    names = [name for name, _ in axes]
+    files = write_outputs(rows, names, Path(args.out), plots=not args.no_plots)
+    if args.json:
+        print(json.dumps({"rows": rows, "files": [str(f) for f in files]}, indent=1))
+    else:
+        print(table(rows))
+        print(f"\nsweep table and plot in {args.out}/")
+    return 0 if all(r["passed"] for r in rows) else 1
+
+
+def _common(parser: argparse.ArgumentParser, out: str) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="price files (CSV timestamp_utc,open,high,low,close,volume), one per asset, as FEED=FILE "
+        "or FILE (the feed from the name, e.g. ..._BTCUSDT_...); default: the built-in example",
+    )
+    parser.add_argument(
+        "--example", metavar="NAME", help="a built-in crash: 2024-08-05 (default) or 2021-05-19"
+    )
+    parser.add_argument("--params", metavar="FILE", help="a parameter file (JSON); default: the example set")
+    parser.add_argument(
+        "--accounts", type=int, default=1_000, help="accounts in the population (default 1000)"
+    )
+    parser.add_argument(
+        "--bars",
+        type=int,
+        help="bars to replay from --start (0: to the end; default: the "
+        "example's crash day, or the whole file)",
+    )
+    parser.add_argument("--start", metavar="TIME", help="first bar replayed, ISO 8601 UTC (or 'first')")
+    parser.add_argument("--out", metavar="DIR", default=out, help=f"output folder (default {out})")
+    parser.add_argument(
+        "--check-every",
+        type=int,
+        default=60,
+        metavar="N",
+        help="bars between global invariant checks (default 60)",
+    )
+    parser.add_argument(
+        "--insurance-fund",
+        metavar="AMOUNT",
+        help="initial insurance fund in quote currency (default: 20 per account)",
+    )
+    parser.add_argument(
+        "--liquidation-price",
+        type=int,
+        metavar="PPM",
+        help="where liquidation fills are "
+        "priced, from the oracle price (0) to the fillable price (1000000, default)",
+    )
+    parser.add_argument("--premium-ppm", type=int, metavar="PPM", help="premium sample per bar (default 13)")
+    parser.add_argument("--json", action="store_true", help="print the JSON report instead of a table")
+    parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
-    """Add the ``simulate`` command (filled in by the crash-replay work)."""
+    """Add ``simulate`` and ``sweep``."""
+    simulate = commands.add_parser(
+        "simulate",
+        help="replay real price paths through a population of accounts: liquidations, the insurance fund, "
+        "deleveraging, every invariant checked; a JSON report and PNG plots",
+    )
+    _common(simulate, "out/simulate")
+    simulate.add_argument("--seed", type=int, default=1, help="population seed (default 1)")
+    simulate.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="two parameter files ('example' for the built-in set), "
+        "replayed on the same path and population, side by side",
+    )
+    simulate.add_argument(
+        "--no-index",
+        action="store_true",
+        help="examine every account after every update (the brute-force reference; slow)",
+    )
+    simulate.add_argument("--list-examples", action="store_true", help="list the built-in price paths")
+    simulate.set_defaults(handler=_run_simulate)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="replay a grid of parameter sets over the same paths and populations on every core; "
+        "a table and a plot of bad debt against the first axis",
+    )
+    _common(sweep, "out/sweep")
+    sweep.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="an axis: maintenance_ppm, insurance_fund, liquidation_price_ppm, premium_ppm, or a dotted "
+        "path into the parameter file (e.g. liquidation.max_liquidation_fee_ppm, markets.*.deficit_policy)",
+    )
+    sweep.add_argument("--seeds", default="1", help="population seeds, comma-separated (default 1)")
+    sweep.add_argument("--workers", type=int, help="processes (default: every core)")
+    sweep.set_defaults(handler=lambda args: _guarded(_sweep, args))
