@@ -130,3 +130,21 @@ def test_lemmas_are_proved_and_the_parameter_theorem_needs_its_premise() -> None
     solver = z3.Solver()
     solver.add(*[h for h in hypotheses if "mmf" not in str(h) or "deviation" not in str(h)], z3.Not(goal))
     assert solver.check() == z3.sat
+
+
+def test_a_designers_invariant_module_reaches_the_spawned_workers(tmp_path: Path) -> None:
+    # The workers are fresh processes: --invariants makes each one register the
+    # designer's invariants again, so a false one is refuted there.
+    module = tmp_path / "my_rules.py"
+    module.write_text(
+        "from clearspec_proofs.invariants import register_invariant\n"
+        "register_invariant('usdc-net-deposits-at-most-ten', 'USER-3',"
+        " lambda ledger: ledger.net_deposits['USDC'] <= 10)\n"
+    )
+    done = _prove("--only", "deposit-quote/inductive/usdc-net", "--invariants", str(module), "--workers", "1")
+    assert done.returncode == 1, done.stderr
+    [obligation] = json.loads(done.stdout)["obligations"]
+    assert obligation["id"] == "deposit-quote/inductive/usdc-net-deposits-at-most-ten"
+    assert obligation["status"] == "counterexample" and obligation["counterexample"]["confirmed"]
+    missing = _prove("--only", "deposit-quote", "--invariants", str(tmp_path / "absent.py"))
+    assert missing.returncode == 2 and "absent.py: FileNotFoundError" in missing.stderr

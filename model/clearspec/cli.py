@@ -54,6 +54,7 @@ def _run_prove(args: argparse.Namespace) -> int:
         workers=args.workers,
         rlimit=args.rlimit,
         progress=None if args.quiet else stderr_progress,
+        invariant_modules=tuple(args.invariants),
     )
     if not results:
         print(f"no obligation matches {args.only!r}", file=sys.stderr)
@@ -113,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--rlimit", type=int, help="Z3 resource limit per query (deterministic)")
     prove.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
     prove.add_argument(
+        "--invariants",
+        metavar="MODULE",
+        action="append",
+        default=[],
+        help="a module name or .py file that calls register_invariant (repeatable)",
+    )
+    prove.add_argument(
         "--counterexamples",
         metavar="DIR",
         default="out/counterexamples",
@@ -138,6 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except ClearingError as error:
+        print(f"clearspec: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        # A designer's invariant module that does not load (clearspec prove
+        # --invariants) is bad input too; anything else is a defect: re-raise.
+        if type(error).__name__ != "InvariantModuleError":
+            raise
         print(f"clearspec: {error}", file=sys.stderr)
         return 2
 

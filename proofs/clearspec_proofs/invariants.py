@@ -9,8 +9,12 @@ contracts check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from clearspec import invariants as inv
 from clearspec import kernel as k
@@ -42,6 +46,45 @@ def register_invariant(name: str, rule: str, holds: Condition) -> None:
     if any(i.name == name for i in _REGISTERED):
         raise ValueError(f"invariant {name!r} is already registered")
     _REGISTERED.append(Invariant(name, rule, holds))
+
+
+class InvariantModuleError(Exception):
+    """A designer's invariant module could not be loaded (the CLI exits 2)."""
+
+
+def load_invariant_modules(specs: Sequence[str]) -> list[str]:
+    """Import designers' modules that call :func:`register_invariant` (each a
+    dotted module name or a path to a ``.py`` file), once per process; return
+    the names of the invariants they added."""
+    before = {i.name for i in _REGISTERED}
+    for spec in specs:
+        if spec in _LOADED:
+            continue
+        try:
+            _import(spec)
+        except Exception as error:  # noqa: BLE001 - whatever the designer's module raises
+            raise InvariantModuleError(f"invariant module {spec}: {type(error).__name__}: {error}") from error
+        _LOADED.add(spec)
+    return [i.name for i in _REGISTERED if i.name not in before]
+
+
+def _import(spec: str) -> None:
+    if not spec.endswith(".py"):
+        importlib.import_module(spec)
+        return
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError("no such file")
+    name = "clearspec_user_invariants_" + "".join(c if c.isalnum() else "_" for c in path.stem)
+    loader_spec = importlib.util.spec_from_file_location(name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise ImportError("cannot be loaded")
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[name] = module
+    loader_spec.loader.exec_module(module)
+
+
+_LOADED: set[str] = set()
 
 
 def unregister_invariant(name: str) -> None:

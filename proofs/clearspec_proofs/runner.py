@@ -47,10 +47,15 @@ def units(only: str | None, params: ProtocolParams) -> list[Unit]:
     return sorted(found, key=lambda u: -SLICES.get(u.case, 1))
 
 
-def _work(job: tuple[Unit, ProtocolParams, int, str | None]) -> list[dict[str, Any]]:
-    unit, params, rlimit, goal_filter = job
+def _work(job: tuple[Unit, ProtocolParams, int, str | None, tuple[str, ...]]) -> list[dict[str, Any]]:
+    unit, params, rlimit, goal_filter, invariant_modules = job
     from clearspec_proofs.engine import check_case, check_lemmas
+    from clearspec_proofs.invariants import load_invariant_modules
     from clearspec_proofs.transitions import CASES
+
+    # A spawned worker starts with only the built-in invariants: the designer's
+    # modules register theirs again here.
+    load_invariant_modules(invariant_modules)
 
     if unit.case == "lemma":
         return [r.as_json() for r in check_lemmas(params, rlimit, goal_filter)]
@@ -66,16 +71,21 @@ def prove_all(
     workers: int | None = None,
     rlimit: int | None = None,
     progress: Callable[[str], None] | None = None,
+    invariant_modules: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """Run every obligation whose transition or id contains ``only``."""
+    """Run every obligation whose transition or id contains ``only``, with the
+    invariants that ``invariant_modules`` register added to the built-in ones."""
     from clearspec_proofs.engine import DEFAULT_RLIMIT
+    from clearspec_proofs.invariants import load_invariant_modules
+
+    load_invariant_modules(invariant_modules)  # fail here, not in every worker
 
     case_filter, goal_filter = _split_pattern(only)
     work = units(case_filter, params)
     if not work and goal_filter is None:
         work = units(None, params)
         goal_filter = only
-    jobs = [(unit, params, rlimit or DEFAULT_RLIMIT, goal_filter) for unit in work]
+    jobs = [(unit, params, rlimit or DEFAULT_RLIMIT, goal_filter, invariant_modules) for unit in work]
     count = workers or min(len(jobs), os.cpu_count() or 1) or 1
     os.environ["CLEARSPEC_SLOW_CHECKS"] = "1"
     # Term order must not depend on string hashing, or Z3's deterministic
