@@ -62,7 +62,7 @@ def load_invariant_modules(specs: Sequence[str]) -> list[str]:
             continue
         try:
             _import(spec)
-        except Exception as error:  # noqa: BLE001 - whatever the designer's module raises
+        except Exception as error:  # whatever the designer's module raises
             raise InvariantModuleError(f"invariant module {spec}: {type(error).__name__}: {error}") from error
         _LOADED.add(spec)
     return [i.name for i in _REGISTERED if i.name not in before]
