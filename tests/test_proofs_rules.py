@@ -116,7 +116,7 @@ def test_prf1_lemmas_and_theorems_are_proved_non_vacuously() -> None:
     assert {r.status for r in results} == {"proved"}
     assert {r.detail for r in results} == {"non-vacuous"}
     theorems = {r.id for r in results if r.kind == "theorem"}
-    assert {"lemma/ORA-8/median-3", "lemma/ORA-8/median-5"} <= theorems
+    assert {"lemma/ORA-8/median-3", "lemma/ORA-8/median-4", "lemma/ORA-8/median-5"} <= theorems
     assert {f"lemma/PAR-5/maintenance-covers-gap[{m.market_id}]" for m in PARAMS.markets} <= theorems
 
 

@@ -130,8 +130,12 @@ def lemmas(params: ProtocolParams) -> list[Lemma]:
         Lemma("TRD-5/fee-rounds-up", "TRD-5", _fee_rounds_up),
         Lemma("TRD-5/fee-pool-never-pays", "TRD-5", _fee_pool_never_pays),
         Lemma("LIQ-6/ratio", "LIQ-6", _ratio),
-        Lemma("ORA-8/median-3", "ORA-8", _median(3)),
-        Lemma("ORA-8/median-5", "ORA-8", _median(5)),
+    ]
+    # ORA-8 for every number of reports an update may carry: quorum to all reporters.
+    reporters = len(params.oracle.reporters)
+    found += [
+        Lemma(f"ORA-8/median-{n}", "ORA-8", _median(n))
+        for n in range(max(params.oracle.quorum, 1), reporters + 1)
     ]
     found += [
         Lemma(f"PAR-5/maintenance-covers-gap[{m}]", "PAR-5", _maintenance_covers_gap(m))
