@@ -20,6 +20,7 @@ from clearspec.actions import (
     Liquidate,
     OracleUpdate,
     PremiumSample,
+    SettleExpiry,
     SettleTrades,
     Side,
     Withdraw,
@@ -301,8 +302,44 @@ def theorem_drafts() -> Iterator[Draft]:
     )
 
 
+def expiry_drafts() -> Iterator[Draft]:
+    """EXP-4 with an empty fund: a DELEVERAGE market refuses, a SOCIALISE one
+    settles and leaves the deficit visible as the account's negative NC."""
+    from clearspec.params import DeficitPolicy, with_market
+
+    for policy, intended in (
+        (DeficitPolicy.DELEVERAGE, "INSURANCE_FUND_INSUFFICIENT"),
+        (DeficitPolicy.SOCIALISE, None),
+    ):
+        params = with_market(example_genesis().params, "BTC-DEC", deficit_policy=policy)
+        ledger = _run(
+            example_genesis(params),
+            Deposit("alice", "USDC", 3_000 * USD),
+            Deposit("bob", "USDC", 100_000 * USD),
+        )
+        fill = Fill("BTC-DEC", "bob", "alice", Side.BUY, BTC, usd_price(60_000), 0, 0)
+        ledger = _run(ledger, SettleTrades((fill,)))
+        expiry = params.market_by_id["BTC-DEC"].expiry
+        assert expiry is not None
+        actions: list[Action] = [
+            AdvanceTime(expiry + 1),
+            signed_update("BTC-USD", [usd_price(45_000)] * 3, expiry + 1, 1),
+            SettleExpiry("BTC-DEC", ("alice", "bob")),
+        ]
+        yield draft_from(
+            f"boundary/expiry-deficit/{policy.value}",
+            f"expiry settlement of a bankrupt long with an empty fund in a {policy.value} market",
+            "boundary:expiry",
+            ledger,
+            actions,
+            (None, None, intended),
+            ("EXP-4", "INS-3"),
+        )
+
+
 def boundary_drafts() -> Iterator[Draft]:
     """Every boundary case."""
+    yield from expiry_drafts()
     yield from amount_drafts()
     yield from margin_drafts()
     yield from oracle_drafts()
