@@ -17,6 +17,7 @@ from clearspec.render import describe, ledger_json, ledger_table
 from clearspec.simulate.cli import add_commands as add_simulate_commands
 from clearspec.transition import step
 from clearspec.vectors.cli import add_commands as add_vector_commands
+from clearspec_proofs.crosshair_cli import add_commands as add_crosshair_commands
 from clearspec_proofs.safe_region_cli import add_commands as add_safe_region_commands
 
 
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_safe_region_commands(params_commands)
     add_vector_commands(commands)
     add_simulate_commands(commands)
+    add_crosshair_commands(commands)
     return parser
 
 
