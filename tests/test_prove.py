@@ -49,7 +49,10 @@ def test_every_obligation_is_proved_and_none_is_vacuous(tmp_path: Path) -> None:
     obligations = report["obligations"]
     assert len(obligations) >= 600
     assert {o["status"] for o in obligations} == {"proved"}
-    assert all(o["detail"].startswith("non-vacuous") for o in obligations)
+    assert all(o["detail"].startswith("non-vacuous") for o in obligations if o["kind"] != "rejection")
+    # ERR-1/STA-2: every check with a witness rejects with its code, ledger unchanged.
+    rejections = [o for o in obligations if o["kind"] == "rejection"]
+    assert len(rejections) >= 60 and all(o["detail"].startswith("rejected with") for o in rejections)
     assert {"inductive", "delta-sum", "frame", "contract", "lemma", "theorem"} <= {
         o["kind"] for o in obligations
     }
