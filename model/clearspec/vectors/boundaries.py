@@ -222,7 +222,8 @@ def oracle_drafts() -> Iterator[Draft]:
         (ledger, signed_update("BTC-USD", [last] * (quorum - 1), 1_000, 1)),
         "ORACLE_QUORUM_NOT_MET",
     )
-    # ORA-8: the lower median of an even number of reports.
+    # ORA-8: the lower median of an even number of reports, given unsorted (the
+    # sort is what CrossHair covers, PRF-3).
     yield draft_from(
         "boundary/median-even/lower",
         "four reports: the accepted price is the lower of the middle two",
@@ -230,7 +231,7 @@ def oracle_drafts() -> Iterator[Draft]:
         ledger,
         [signed_update("BTC-USD", [last + 3, last, last + 1, last + 2], 1_000, 1)],
         (None,),
-        ("ORA-8",),
+        ("ORA-8", "PRF-3"),
     )
 
 

@@ -111,7 +111,7 @@ def _step_draft(ledger: Ledger, id_: str, description: str, raw: Any, code: str,
         pre_state=encode_state(ledger),
         actions=(raw, follow),
         intended=(code, None),
-        extra_rules=(rule,),
+        extra_rules=(rule, "PRF-3"),  # decoding: one of CrossHair's targets
     )
 
 
