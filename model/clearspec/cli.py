@@ -18,6 +18,7 @@ from clearspec.simulate.cli import add_commands as add_simulate_commands
 from clearspec.transition import step
 from clearspec.vectors.cli import add_commands as add_vector_commands
 from clearspec_proofs.crosshair_cli import add_commands as add_crosshair_commands
+from clearspec_proofs.mutation_cli import add_commands as add_mutation_commands
 from clearspec_proofs.safe_region_cli import add_commands as add_safe_region_commands
 
 
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_vector_commands(commands)
     add_simulate_commands(commands)
     add_crosshair_commands(commands)
+    add_mutation_commands(commands)
     return parser
 
 

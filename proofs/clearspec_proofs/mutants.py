@@ -1,0 +1,1020 @@
+"""The mutation catalogue: small bugs planted in the model, one at a time.
+
+Each mutant replaces one exact snippet of a file under ``model/clearspec`` (it
+must occur exactly once) and names the transitions whose obligations should
+catch it, so a campaign runs those first (``clearspec mutate``,
+:mod:`clearspec_proofs.mutation`). A mutant that the proofs are known not to
+kill says why: either it is *equivalent* (no state the prover can reach tells
+it apart from the model) or an obligation is *missing* (and which one would
+catch it). The catalogue models real bugs: flipped rounding, a dropped fee or
+fund debit, off-by-one thresholds, swapped comparisons, missing preconditions.
+
+Pure data: no import of the model, so the harness can load it before it
+decides which copy of the model to import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CATEGORIES = (
+    "rounding",
+    "fee",
+    "fund",
+    "debit",
+    "threshold",
+    "comparison",
+    "precondition",
+    "sign",
+    "identity",
+)
+
+# Parameter sets a mutant can be proved under (see mutation.params_for).
+PARAMS_VARIANTS = ("example", "socialise")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One planted bug."""
+
+    id: str
+    file: str  # relative to model/clearspec
+    original: str  # must occur exactly once in the file
+    replacement: str
+    category: str
+    cases: tuple[str, ...]  # transitions (or "lemma") whose obligations should kill it, cheapest first
+    bug: str  # the real bug it models
+    equivalent: str = ""  # why no reachable state tells it apart from the model
+    missing: str = ""  # the obligation that would kill it
+    params: str = "example"  # the parameter set it is proved under
+
+    @property
+    def expected_to_survive(self) -> bool:
+        return bool(self.equivalent or self.missing)
+
+
+def _m(*args: str | tuple[str, ...], **kwargs: str) -> Mutant:
+    ident, file, original, replacement, category, cases, bug = args
+    assert isinstance(cases, tuple)
+    return Mutant(
+        str(ident), str(file), str(original), str(replacement), str(category), cases, str(bug), **kwargs
+    )
+
+
+KERNEL = (
+    _m(
+        "K01-div-floor-rounds-up",
+        "kernel.py",
+        "return cast(int, cast(Any, a) / cast(Any, divisor))",
+        "return cast(int, -(-cast(Any, a) / cast(Any, divisor)))",
+        "rounding",
+        ("lemma",),
+        "symbolic floor division rounds up (ceil) instead of down",
+    ),
+    _m(
+        "K02-div-floor-truncates",
+        "kernel.py",
+        "return a // divisor",
+        "return -(-a // divisor) if a < 0 else a // divisor",
+        "rounding",
+        ("lemma", "apply-funding"),
+        "concrete floor division truncates toward zero (Go/Rust/Solidity semantics)",
+        missing=(
+            "none in the prover: Z3 runs only the kernel's symbolic branch; the concrete branch "
+            "(Python ints) is checked by div_floor's run-time contract in slow mode and "
+            "tests/test_kernel.py. A Hypothesis test that the two branches agree would catch it"
+        ),
+    ),
+    _m(
+        "K03-div-ceil-rounds-down",
+        "kernel.py",
+        "return -div_floor(-a, divisor)",
+        "return div_floor(a, divisor)",
+        "rounding",
+        ("lemma",),
+        "ceil division rounds down",
+    ),
+    _m(
+        "K04-div-ceil-off-by-one",
+        "kernel.py",
+        "return -div_floor(-a, divisor)",
+        "return div_floor(a, divisor) + 1",
+        "threshold",
+        ("lemma",),
+        "ceil written as floor + 1 (one too many on exact quotients)",
+    ),
+    _m(
+        "K05-mul-div-floor-rounds-up",
+        "kernel.py",
+        "return div_floor(a * b, divisor)",
+        "return div_ceil(a * b, divisor)",
+        "rounding",
+        ("withdraw-collateral", "trade-buy", "liquidate"),
+        "values (notional, collateral, fee cap) round up, in the account's favour",
+    ),
+    _m(
+        "K06-mul-div-ceil-rounds-down",
+        "kernel.py",
+        "return div_ceil(a * b, divisor)",
+        "return div_floor(a * b, divisor)",
+        "rounding",
+        ("lemma", "trade-buy"),
+        "requirements, fees and funding owed round down, against the protocol",
+    ),
+    _m(
+        "K07-min-returns-max",
+        "kernel.py",
+        "return ite(a <= b, a, b)",
+        "return ite(a <= b, b, a)",
+        "comparison",
+        ("lemma",),
+        "min_ returns the larger amount",
+    ),
+    _m(
+        "K08-min-strict",
+        "kernel.py",
+        "return ite(a <= b, a, b)",
+        "return ite(a < b, a, b)",
+        "comparison",
+        ("lemma",),
+        "min_ compares strictly",
+        equivalent="when a == b both branches are the same value",
+    ),
+    _m(
+        "K09-max-returns-min",
+        "kernel.py",
+        "return ite(a >= b, a, b)",
+        "return ite(a >= b, b, a)",
+        "comparison",
+        ("lemma",),
+        "max_ returns the smaller amount",
+    ),
+    _m(
+        "K10-abs-keeps-sign",
+        "kernel.py",
+        "return ite(a >= 0, a, -a)",
+        "return ite(a >= 0, a, a)",
+        "sign",
+        ("trade-buy", "liquidate"),
+        "abs_ forgets to negate (a short's size stays negative in limits and requirements)",
+    ),
+    _m(
+        "K11-clamp-order",
+        "kernel.py",
+        "return min_(max_(a, low), high)",
+        "return max_(min_(a, high), low)",
+        "comparison",
+        ("lemma",),
+        "clamp applies the bounds in the other order",
+        equivalent="for low <= high (clamp's precondition) both orders give the same value",
+    ),
+    _m(
+        "K12-clamp-no-lower-bound",
+        "kernel.py",
+        "return min_(max_(a, low), high)",
+        "return min_(a, high)",
+        "precondition",
+        ("lemma",),
+        "clamp drops its lower bound",
+    ),
+    _m(
+        "K13-require-drops-symbolic-guard",
+        "kernel.py",
+        "trace.guards.append((cond, code, detail))",
+        "pass",
+        "precondition",
+        ("withdraw-collateral",),
+        "every precondition of an action is ignored on symbolic values",
+    ),
+    _m(
+        "K14-divides-always",
+        "kernel.py",
+        "return mod_floor(a, divisor) == 0",
+        "return mod_floor(a, divisor) >= 0",
+        "comparison",
+        ("trade-buy", "liquidate"),
+        "the tick and step checks accept every price and size",
+    ),
+)
+
+MARGIN = (
+    _m(
+        "M01-initial-strict",
+        "margin.py",
+        "return risk.nc >= risk.imr",
+        "return risk.nc > risk.imr",
+        "threshold",
+        ("withdraw-quote", "transfer"),
+        "an account exactly at initial margin counts as below it",
+    ),
+    _m(
+        "M02-initial-uses-maintenance",
+        "margin.py",
+        "return risk.nc >= risk.imr",
+        "return risk.nc >= risk.mmr",
+        "threshold",
+        ("withdraw-quote", "transfer", "trade-buy"),
+        "the initial-margin check compares with the maintenance requirement",
+    ),
+    _m(
+        "M03-liquidatable-at-maintenance",
+        "margin.py",
+        "return k.and_(risk.mmr > 0, risk.nc < risk.mmr)",
+        "return k.and_(risk.mmr > 0, risk.nc <= risk.mmr)",
+        "threshold",
+        ("liquidate",),
+        "an account exactly at maintenance can be liquidated",
+    ),
+    _m(
+        "M04-update-ratio-flipped",
+        "margin.py",
+        "ratio_ok = after.nc * before.mmr >= before.nc * after.mmr",
+        "ratio_ok = after.nc * before.mmr <= before.nc * after.mmr",
+        "comparison",
+        ("trade-buy", "trade-sell"),
+        "MRG-4 accepts an update below initial margin that lowers NC/MMR",
+    ),
+    _m(
+        "M05-initial-tier-uses-maintenance",
+        "margin.py",
+        "initial_weighted = initial_weighted + part * tier.initial_ppm",
+        "initial_weighted = initial_weighted + part * tier.maintenance_ppm",
+        "threshold",
+        ("withdraw-quote", "trade-buy"),
+        "the initial requirement is computed with the maintenance fractions (no buffer)",
+    ),
+    _m(
+        "M06-mark-ignores-final-price",
+        "margin.py",
+        "return ledger.price(market.feed) if fixed is None else fixed",
+        "return ledger.price(market.feed)",
+        "precondition",
+        ("settle-expiry",),
+        "a dated market's positions stay valued at the oracle after the final price is fixed",
+    ),
+    _m(
+        "M07-haircut-weight-swapped",
+        "margin.py",
+        "imr = value - k.mul_div_floor(balance * price, asset.initial_weight_ppm, scale * PPM)",
+        "imr = value - k.mul_div_floor(balance * price, asset.maintenance_weight_ppm, scale * PPM)",
+        "threshold",
+        ("withdraw-collateral",),
+        "collateral's initial haircut uses the maintenance weight",
+    ),
+)
+
+COLLATERAL = (
+    _m(
+        "C01-deposit-not-counted",
+        "collateral.py",
+        "net_deposits=add_to(ledger.net_deposits, action.asset, action.amount),",
+        "net_deposits=ledger.net_deposits,",
+        "debit",
+        ("deposit-quote",),
+        "a deposit credits the account but is not counted in net deposits",
+    ),
+    _m(
+        "C02-withdraw-no-debit",
+        "collateral.py",
+        "updated = with_balance(account, action.asset, balance - action.amount)",
+        "updated = with_balance(account, action.asset, balance)",
+        "debit",
+        ("withdraw-quote",),
+        "a withdrawal pays out without debiting the balance",
+    ),
+    _m(
+        "C03-withdraw-no-balance-check",
+        "collateral.py",
+        "        balance >= action.amount,\n        ErrorCode.INSUFFICIENT_BALANCE,\n"
+        '        f"{action.account} holds',
+        '        True,\n        ErrorCode.INSUFFICIENT_BALANCE,\n        f"{action.account} holds',
+        "precondition",
+        ("withdraw-collateral", "withdraw-quote"),
+        "a withdrawal need not be covered by the balance",
+    ),
+    _m(
+        "C04-withdraw-no-margin-check",
+        "collateral.py",
+        "meets_initial(account_risk(ledger, updated)),",
+        "True,",
+        "precondition",
+        ("withdraw-quote", "withdraw-collateral"),
+        "a withdrawal may leave the account below initial margin",
+    ),
+    _m(
+        "C05-withdraw-ignores-gate",
+        "collateral.py",
+        "    _check_gate(ledger)\n    ledger = settle_account(ledger, action.account)",
+        "    ledger = settle_account(ledger, action.account)",
+        "precondition",
+        ("withdraw-quote",),
+        "withdrawals are not gated after negative collateral was seen (INS-6)",
+        missing=(
+            "INS-6 for withdrawals: the symbolic world's gate_until is genesis' constant, so the "
+            "gate guard is concretely true; a world with a symbolic gate_until and the postcondition "
+            "'accepted only if now >= gate_until' on withdraw and transfer would catch it"
+        ),
+    ),
+    _m(
+        "C06-self-transfer",
+        "collateral.py",
+        "k.require(action.source != action.destination, ErrorCode.SELF_TRANSFER, action.source)",
+        "k.require(True, ErrorCode.SELF_TRANSFER, action.source)",
+        "precondition",
+        ("transfer",),
+        "a transfer to oneself is accepted (the destination credit overwrites the source debit)",
+        missing=(
+            "a transfer case with source == destination: the catalogue's transfer names two distinct "
+            "accounts, so the guard is concretely true; with such a case conservation[USDC] fails"
+        ),
+    ),
+    _m(
+        "C07-transfer-checks-destination-margin",
+        "collateral.py",
+        "meets_initial(account_risk(ledger, new_source)),",
+        "meets_initial(account_risk(ledger, ledger.accounts[action.destination])),",
+        "comparison",
+        ("transfer",),
+        "the margin check of a transfer looks at the wrong account",
+    ),
+    _m(
+        "C08-negative-amount",
+        "collateral.py",
+        "k.require(amount > 0, ErrorCode.NON_POSITIVE_AMOUNT, str(amount))",
+        "k.require(amount != 0, ErrorCode.NON_POSITIVE_AMOUNT, str(amount))",
+        "sign",
+        ("deposit-collateral", "deposit-quote"),
+        "negative amounts pass the amount check (a deposit becomes an unchecked withdrawal)",
+    ),
+    _m(
+        "C09-zero-amount",
+        "collateral.py",
+        "k.require(amount > 0, ErrorCode.NON_POSITIVE_AMOUNT, str(amount))",
+        "k.require(amount >= 0, ErrorCode.NON_POSITIVE_AMOUNT, str(amount))",
+        "threshold",
+        ("deposit-quote",),
+        "a zero amount is accepted",
+        equivalent=(
+            "a zero deposit, withdrawal or transfer to an existing account changes no amount; "
+            "COL-1 rejects it so that vectors name one error code, which no state invariant sees"
+        ),
+    ),
+    _m(
+        "C10-no-amount-bound",
+        "collateral.py",
+        "k.require(amount <= MAX_AMOUNT, ErrorCode.AMOUNT_TOO_LARGE, str(amount))",
+        "k.require(True, ErrorCode.AMOUNT_TOO_LARGE, str(amount))",
+        "precondition",
+        ("deposit-quote",),
+        "deposits are not bounded by MAX_AMOUNT (PAR-1)",
+        missing=(
+            "PAR-1 as an invariant: every balance, pool and net deposit stays within a bound "
+            "(the no-overflow property implementers with fixed-width integers rely on)"
+        ),
+    ),
+)
+
+TRADING = (
+    _m(
+        "T01-fee-rounds-down",
+        "trading.py",
+        "return k.mul_div_ceil(notional_amount, rate_ppm, PPM)",
+        "return k.mul_div_floor(notional_amount, rate_ppm, PPM)",
+        "rounding",
+        ("lemma", "trade-buy"),
+        "fees round down, against the fee pool",
+    ),
+    _m(
+        "T02-taker-fee-dropped",
+        "trading.py",
+        "after = credit_quote(credit_quote(after, fill.taker, -taker_fee), fill.maker, -maker_fee)",
+        "after = credit_quote(after, fill.maker, -maker_fee)",
+        "fee",
+        ("trade-buy",),
+        "the taker's fee is added to the pool but never debited",
+    ),
+    _m(
+        "T03-maker-fee-not-pooled",
+        "trading.py",
+        "fees = fees + maker_fee + taker_fee",
+        "fees = fees + taker_fee",
+        "fee",
+        ("trade-sell",),
+        "the maker's fee is debited but never reaches the fee pool",
+    ),
+    _m(
+        "T04-fee-sum-unchecked",
+        "trading.py",
+        "fill.maker_fee_ppm + fill.taker_fee_ppm >= 0,",
+        "True,",
+        "precondition",
+        ("trade-buy",),
+        "a maker rebate larger than the taker fee is accepted (the pool pays out)",
+    ),
+    _m(
+        "T05-price-band-dropped",
+        "trading.py",
+        "within_ppm(fill.price, oracle_price, market.price_band_ppm),",
+        "True,",
+        "precondition",
+        ("trade-buy",),
+        "fills far from the oracle price are accepted (TRD-3)",
+        missing=(
+            "TRD-3 as a postcondition of settle_trades: every fill price is within price_band_ppm "
+            "of the oracle price (margin checks alone admit a fill that moves value between accounts)"
+        ),
+    ),
+    _m(
+        "T06-taker-side-swapped",
+        "trading.py",
+        "taker_sign = 1 if fill.taker_side is Side.BUY else -1",
+        "taker_sign = -1 if fill.taker_side is Side.BUY else 1",
+        "sign",
+        ("trade-buy", "trade-sell"),
+        "the taker's side is inverted (a buy sells)",
+        missing=(
+            "TRD-4's direction as a postcondition of settle_trades: a BUY raises the taker's size by "
+            "the fill size and lowers the maker's (every invariant is symmetric in the side)"
+        ),
+    ),
+    _m(
+        "T07-taker-quote-sign",
+        "trading.py",
+        "after = move_position(after, fill.taker, fill.market, taker_sign * fill.size, -taker_sign * amount)",
+        "after = move_position(after, fill.taker, fill.market, taker_sign * fill.size, taker_sign * amount)",
+        "sign",
+        ("trade-buy",),
+        "the taker receives the notional instead of paying it",
+    ),
+    _m(
+        "T08-margin-compares-after-with-itself",
+        "trading.py",
+        "account_risk(settled, settled.accounts[name]), account_risk(after, after.accounts[name])",
+        "account_risk(after, after.accounts[name]), account_risk(after, after.accounts[name])",
+        "comparison",
+        ("trade-buy",),
+        "MRG-4 compares the account after the trade with itself (any trade passes)",
+    ),
+)
+
+ORACLE = (
+    _m(
+        "O01-replayed-round",
+        "oracle.py",
+        "k.require(report.round > last_round, ErrorCode.ORACLE_REPLAYED_ROUND, who)",
+        "k.require(report.round >= last_round, ErrorCode.ORACLE_REPLAYED_ROUND, who)",
+        "threshold",
+        ("oracle-update",),
+        "a report of the last accepted round is accepted again (replay)",
+    ),
+    _m(
+        "O02-staleness-swapped",
+        "oracle.py",
+        "k.require(ledger.now - report.timestamp <= oracle.max_age, ErrorCode.ORACLE_STALE_REPORT, who)",
+        "k.require(report.timestamp - ledger.now <= oracle.max_age, ErrorCode.ORACLE_STALE_REPORT, who)",
+        "comparison",
+        ("oracle-update",),
+        "the staleness check subtracts the wrong way round (stale reports pass)",
+        missing=(
+            "ORA-5 as a postcondition of apply_oracle_update: every report of an accepted update is "
+            "at most max_age old (no invariant mentions report times)"
+        ),
+    ),
+    _m(
+        "O03-quorum-strict",
+        "oracle.py",
+        "len(update.reports) >= oracle.quorum,",
+        "len(update.reports) > oracle.quorum,",
+        "threshold",
+        ("oracle-update",),
+        "an update needs one report more than the quorum",
+    ),
+    _m(
+        "O04-circuit-breaker-dropped",
+        "oracle.py",
+        "within_ppm(price, previous, oracle.max_deviation_ppm),",
+        "True,",
+        "precondition",
+        ("oracle-update",),
+        "the per-update deviation bound (circuit breaker, ORA-9) is not enforced",
+        missing=(
+            "ORA-9 as a postcondition of apply_oracle_update: the new price is within "
+            "max_deviation_ppm of the previous one (the premise PAR-5 relies on)"
+        ),
+    ),
+    _m(
+        "O05-band-comparison-swapped",
+        "oracle.py",
+        "return k.abs_(value - reference) * PPM <= reference * band_ppm",
+        "return k.abs_(value - reference) * PPM >= reference * band_ppm",
+        "comparison",
+        ("oracle-update", "trade-buy"),
+        "within_ppm accepts exactly the prices outside the band",
+    ),
+    _m(
+        "O06-upper-median",
+        "oracle.py",
+        "return ordered[k.div_floor(len(ordered) - 1, 2)]",
+        "return ordered[k.div_floor(len(ordered), 2)]",
+        "threshold",
+        ("oracle-update",),
+        "the upper median instead of the lower one (differs for an even number of reports)",
+        missing=(
+            "none in the prover by design: it replaces lower_median by the fixed-order selection "
+            "(transitions.fixed_order_oracle) and ORA-8's lemma picks its own index; lower_median's "
+            "contracts and tests/test_oracle.py catch it. An ORA-8 lemma that takes the index from "
+            "the model would"
+        ),
+    ),
+)
+
+FUNDING = (
+    _m(
+        "F01-funding-owed-rounds-down",
+        "positions.py",
+        "return k.mul_div_ceil(position.size, state.funding_index - position.funding_index, PPM * scale)",
+        "return k.mul_div_floor(position.size, state.funding_index - position.funding_index, PPM * scale)",
+        "rounding",
+        ("withdraw-quote", "trade-buy"),
+        "funding owed rounds in the account's favour, so the pool pays out more than it collects",
+    ),
+    _m(
+        "F02-funding-owed-sign",
+        "positions.py",
+        "state.funding_index - position.funding_index, PPM * scale",
+        "position.funding_index - state.funding_index, PPM * scale",
+        "sign",
+        ("withdraw-quote", "trade-buy"),
+        "longs receive funding they owe",
+    ),
+    _m(
+        "F03-settle-credits-owed",
+        "positions.py",
+        "balance = balance - owed",
+        "balance = balance + owed",
+        "sign",
+        ("withdraw-quote",),
+        "settling funding credits the account what it owes",
+    ),
+    _m(
+        "F04-settle-pool-not-credited",
+        "positions.py",
+        "markets = markets.set(market_id, replace(state, pool=state.pool + owed))",
+        "markets = markets.set(market_id, replace(state, pool=state.pool))",
+        "debit",
+        ("withdraw-quote",),
+        "funding is debited from the account but never reaches the market pool",
+    ),
+    _m(
+        "F05-snapshot-not-advanced",
+        "positions.py",
+        "replace(position, funding_index=state.funding_index, loss_index=state.loss_index)",
+        "replace(position, funding_index=position.funding_index, loss_index=state.loss_index)",
+        "precondition",
+        ("withdraw-quote",),
+        "the funding snapshot is not advanced, so funding is charged again at the next touch",
+    ),
+    _m(
+        "F06-premium-unclamped",
+        "funding.py",
+        "sample = k.clamp(action.premium_ppm, -bound, bound)",
+        "sample = action.premium_ppm",
+        "precondition",
+        ("premium-sample",),
+        "premium samples are not clamped (FND-1)",
+        missing=(
+            "FND-1 as an invariant: |premium_sum| <= premium_count * premium clamp (the rate is "
+            "clamped again in FND-2, so no balance invariant sees an unclamped sample)"
+        ),
+    ),
+    _m(
+        "F07-rate-unclamped",
+        "funding.py",
+        "return k.clamp(average + market.funding_interest_ppm, -bound, bound)",
+        "return average + market.funding_interest_ppm",
+        "precondition",
+        ("apply-funding",),
+        "the funding rate is not clamped (FND-2)",
+    ),
+    _m(
+        "F08-average-divides-by-zero",
+        "funding.py",
+        "average = k.div_floor(state.premium_sum, k.max_(state.premium_count, 1))",
+        "average = k.div_floor(state.premium_sum, state.premium_count)",
+        "precondition",
+        ("apply-funding",),
+        "the average premium divides by a sample count that may be zero",
+    ),
+)
+
+POSITIONS = (
+    _m(
+        "P01-open-interest-not-reduced",
+        "positions.py",
+        "interest = state.open_interest + k.max_(new_size, 0) - k.max_(old.size, 0)",
+        "interest = state.open_interest + k.max_(new_size, 0)",
+        "debit",
+        ("trade-buy",),
+        "open interest adds the new long size without removing the old one",
+    ),
+    _m(
+        "P02-close-drops-quote",
+        "positions.py",
+        "balance = account.balance(quote_asset) + k.ite(closed, new_quote, 0)",
+        "balance = account.balance(quote_asset)",
+        "debit",
+        ("trade-buy",),
+        "a closing position's quote is not realised into the balance (the PnL vanishes)",
+    ),
+    _m(
+        "P03-sweep-nonpositive",
+        "positions.py",
+        "swept = k.ite(state.open_interest == 0, state.pool, 0)",
+        "swept = k.ite(state.open_interest <= 0, state.pool, 0)",
+        "comparison",
+        ("trade-buy",),
+        "the pool sweep tests open interest <= 0",
+        equivalent=(
+            "open interest is the sum of long sizes (INV-6, an induction hypothesis), never "
+            "negative, so <= 0 means == 0"
+        ),
+    ),
+    _m(
+        "P04-sweep-not-credited",
+        "positions.py",
+        "fund = ledger.insurance_fund.set(quote_asset, ledger.insurance_fund[quote_asset] + swept)",
+        "fund = ledger.insurance_fund.set(quote_asset, ledger.insurance_fund[quote_asset])",
+        "fund",
+        ("trade-buy",),
+        "a closed market's pool is emptied but the insurance fund is not credited",
+    ),
+    _m(
+        "P05-loss-owed-signed",
+        "positions.py",
+        "return k.mul_div_ceil(k.abs_(position.size), state.loss_index - position.loss_index, LOSS_SCALE)",
+        "return k.mul_div_ceil(position.size, state.loss_index - position.loss_index, LOSS_SCALE)",
+        "sign",
+        ("withdraw-quote",),
+        "shorts receive socialised losses instead of paying them",
+    ),
+    _m(
+        "P06-position-limit-dropped",
+        "positions.py",
+        'k.require(size <= params.max_position, ErrorCode.POSITION_LIMIT_EXCEEDED, f"{name} in {market_id}")',
+        'k.require(True, ErrorCode.POSITION_LIMIT_EXCEEDED, f"{name} in {market_id}")',
+        "precondition",
+        ("trade-buy",),
+        "resulting positions are not bounded by the position limit (TRD-6)",
+    ),
+)
+
+LIQUIDATION = (
+    _m(
+        "L01-healthy-account-liquidated",
+        "liquidation.py",
+        "k.require(is_liquidatable(risk), ErrorCode.NOT_LIQUIDATABLE, name)",
+        "k.require(True, ErrorCode.NOT_LIQUIDATABLE, name)",
+        "precondition",
+        ("liquidate",),
+        "an account above maintenance can be liquidated (and charged the fee)",
+    ),
+    _m(
+        "L02-liquidation-flips-position",
+        "liquidation.py",
+        "action.size <= k.abs_(position.size),",
+        "True,",
+        "precondition",
+        ("liquidate",),
+        "a liquidation fill may be larger than the position (LIQ-7)",
+    ),
+    _m(
+        "L03-fillable-price-dropped",
+        "liquidation.py",
+        "fillable_price_allows(settled, name, action.market, action.price, risk.nc, risk.mmr),",
+        "True,",
+        "precondition",
+        ("liquidate",),
+        "fills worse than the fillable price are accepted (LIQ-3)",
+    ),
+    _m(
+        "L04-surplus-strict",
+        "liquidation.py",
+        "return k.ite(surplus <= 0, surplus, fee)",
+        "return k.ite(surplus < 0, surplus, fee)",
+        "threshold",
+        ("liquidate",),
+        "the fund-delta branch tests surplus < 0",
+        equivalent="at surplus == 0 the fee is min(cap, 0) == 0 == surplus (the cap is never negative)",
+    ),
+    _m(
+        "L05-liquidation-fee-uncapped",
+        "liquidation.py",
+        "fee = k.min_(k.mul_div_floor(k.abs_(received), max_fee_ppm, PPM), surplus)",
+        "fee = surplus",
+        "fee",
+        ("liquidate",),
+        "the fund takes the whole surplus, not at most max_liquidation_fee_ppm of the quote",
+    ),
+    _m(
+        "L06-liquidation-fee-max",
+        "liquidation.py",
+        "fee = k.min_(k.mul_div_floor(k.abs_(received), max_fee_ppm, PPM), surplus)",
+        "fee = k.max_(k.mul_div_floor(k.abs_(received), max_fee_ppm, PPM), surplus)",
+        "comparison",
+        ("liquidate",),
+        "the liquidation fee is the larger of cap and surplus",
+    ),
+    _m(
+        "L07-fund-payment-not-debited",
+        "liquidation.py",
+        "insurance_fund=after.insurance_fund.set(quote_asset, fund + k.max_(fund_delta, 0) - fund_paid),",
+        "insurance_fund=after.insurance_fund.set(quote_asset, fund + k.max_(fund_delta, 0)),",
+        "fund",
+        ("liquidate",),
+        "the fund covers a fill below bankruptcy without being debited",
+    ),
+    _m(
+        "L08-fund-overdrawn",
+        "liquidation.py",
+        "fund_paid = k.min_(k.max_(-fund_delta, 0), fund)",
+        "fund_paid = k.max_(-fund_delta, 0)",
+        "fund",
+        ("liquidate",),
+        "the fund pays more than it holds",
+    ),
+    _m(
+        "L09-counterparty-fee-dropped",
+        "liquidation.py",
+        "after = credit_quote(after, action.counterparty, -maker_fee)",
+        "after = after",
+        "fee",
+        ("liquidate",),
+        "the counterparty's fee reaches the fee pool without being debited",
+    ),
+    _m(
+        "L10-bankruptcy-rounds-down",
+        "liquidation.py",
+        "return -dnnv - k.div_floor(nc * (mmr_before - mmr_after), total_mmr)",
+        "return -dnnv - k.div_ceil(nc * (mmr_before - mmr_after), total_mmr)",
+        "rounding",
+        ("liquidate",),
+        "the bankruptcy quote rounds against the account",
+    ),
+    _m(
+        "L11-block-notional-unlimited",
+        "liquidation.py",
+        "usage.notional + amount <= params.liquidation.max_notional_per_block,",
+        "True,",
+        "precondition",
+        ("liquidate",),
+        "the per-block liquidation notional limit is not enforced (LIQ-5)",
+        missing=(
+            "LIQ-5 as an invariant on liquidation_usage (usage notional <= max_notional_per_block), "
+            "with symbolic usage in the world: the example limit is 10**30, so the guard is "
+            "also unreachable with these parameters"
+        ),
+    ),
+    _m(
+        "L12-no-withdrawal-gate",
+        "liquidation.py",
+        "return replace(ledger, gate_until=k.ite(nc < 0, gate, ledger.gate_until))",
+        "return ledger",
+        "precondition",
+        ("liquidate", "report-negative"),
+        "seeing negative collateral does not gate withdrawals (INS-6)",
+        missing=(
+            "INS-6 as a postcondition of gate_if_negative: NC < 0 implies gate_until >= now + "
+            "withdrawal_gate_seconds (its contract only says the gate never falls)"
+        ),
+    ),
+    _m(
+        "L13-counterparty-margin-unchecked",
+        "liquidation.py",
+        "            account_risk(settled, settled.accounts[action.counterparty]),",
+        "            account_risk(after, after.accounts[action.counterparty]),",
+        "comparison",
+        ("liquidate",),
+        "the counterparty's MRG-4 check compares the account after the fill with itself",
+    ),
+    _m(
+        "L14-socialised-loss-rounds-down",
+        "liquidation.py",
+        "increase = k.mul_div_ceil(shortfall, LOSS_SCALE, k.max_(total_size, 1))",
+        "increase = k.mul_div_floor(shortfall, LOSS_SCALE, k.max_(total_size, 1))",
+        "rounding",
+        ("liquidate",),
+        "the socialised loss index rounds down, so positions repay less than the pool paid",
+        params="socialise",
+    ),
+    _m(
+        "L15-socialised-pool-not-debited",
+        "liquidation.py",
+        "updated = replace(state, pool=state.pool - shortfall, loss_index=state.loss_index + increase)",
+        "updated = replace(state, pool=state.pool, loss_index=state.loss_index + increase)",
+        "debit",
+        ("liquidate",),
+        "the shortfall is charged to positions but the pool never pays it",
+        params="socialise",
+    ),
+)
+
+DELEVERAGING = (
+    _m(
+        "D01-bankrupt-at-zero",
+        "deleveraging.py",
+        'k.require(risk.nc < 0, ErrorCode.NOT_BANKRUPT, f"{action.account} NC {risk.nc}")',
+        'k.require(risk.nc <= 0, ErrorCode.NOT_BANKRUPT, f"{action.account} NC {risk.nc}")',
+        "threshold",
+        ("deleverage",),
+        "an account with NC == 0 counts as bankrupt",
+        equivalent=(
+            "at NC == 0 the next guard needs fund < 0, which INS-3 (an induction hypothesis) excludes"
+        ),
+    ),
+    _m(
+        "D02-fund-could-cover",
+        "deleveraging.py",
+        'k.require(fund < -risk.nc, ErrorCode.FUND_CAN_COVER, f"fund {fund} covers {-risk.nc}")',
+        'k.require(True, ErrorCode.FUND_CAN_COVER, f"fund {fund} covers {-risk.nc}")',
+        "precondition",
+        ("deleverage",),
+        "accounts are deleveraged although the insurance fund could cover the deficit (ADL-1)",
+    ),
+    _m(
+        "D03-counterparty-quote-sign",
+        "deleveraging.py",
+        "after = move_position(after, name, action.market, -delta, -quote)",
+        "after = move_position(after, name, action.market, -delta, quote)",
+        "sign",
+        ("deleverage",),
+        "the counterparty receives the bankruptcy quote instead of paying it",
+    ),
+    _m(
+        "D04-offset-grows-position",
+        "deleveraging.py",
+        "delta = -side * taken",
+        "delta = side * taken",
+        "sign",
+        ("deleverage",),
+        "the offset grows the bankrupt position instead of closing it",
+    ),
+    _m(
+        "D05-counterparty-same-side",
+        "deleveraging.py",
+        "position_size(ledger.accounts[name], action.market) * side < 0,",
+        "position_size(ledger.accounts[name], action.market) * side <= 0,",
+        "threshold",
+        ("deleverage",),
+        "a counterparty with no position passes the side check",
+    ),
+    _m(
+        "D06-bankruptcy-with-collateral-mmr",
+        "deleveraging.py",
+        "positions_mmr(settled, action.account),",
+        "bankrupt_risk.mmr,",
+        "threshold",
+        ("deleverage",),
+        "the bankruptcy quote of ADL-3 uses the whole MMR, collateral haircuts included",
+    ),
+)
+
+INSURANCE = (
+    _m(
+        "I01-cover-overdraws-fund",
+        "insurance.py",
+        "paid = k.min_(fund, -nc)",
+        "paid = -nc",
+        "fund",
+        ("cover-bad-debt",),
+        "covering bad debt pays the whole deficit, more than the fund holds",
+    ),
+    _m(
+        "I02-cover-not-debited",
+        "insurance.py",
+        "after = _with_fund(credit_quote(ledger, action.account, paid), fund - paid)",
+        "after = _with_fund(credit_quote(ledger, action.account, paid), fund)",
+        "fund",
+        ("cover-bad-debt",),
+        "the fund tops up the account without being debited",
+    ),
+    _m(
+        "I03-fund-insurance-unbacked",
+        "insurance.py",
+        "k.require(balance >= action.amount, ErrorCode.INSUFFICIENT_BALANCE, "
+        'f"{action.account} holds {balance}")',
+        'k.require(True, ErrorCode.INSUFFICIENT_BALANCE, f"{action.account} holds {balance}")',
+        "precondition",
+        ("fund-insurance",),
+        "an account pays into the fund more quote than it holds (borrowing against collateral)",
+        missing=(
+            "COL-4's 'no borrowing by withdrawal' as a postcondition of fund_insurance (and withdraw): "
+            "a quote balance that covered the amount stays >= 0; quote balances may be negative "
+            "otherwise, and the margin check still holds"
+        ),
+    ),
+    _m(
+        "I04-fund-not-credited",
+        "insurance.py",
+        "return _with_fund(after, _fund(after) + action.amount)",
+        "return _with_fund(after, _fund(after))",
+        "fund",
+        ("fund-insurance",),
+        "a payment into the fund is debited but never credited",
+    ),
+    _m(
+        "I05-cover-with-positions",
+        "insurance.py",
+        "k.require(len(account.positions) == 0, ErrorCode.HAS_POSITIONS, action.account)",
+        "k.require(True, ErrorCode.HAS_POSITIONS, action.account)",
+        "precondition",
+        ("cover-bad-debt",),
+        "the fund covers an account that still holds positions (INS-4)",
+        missing=(
+            "a cover-bad-debt case on an account with positions: the case's account is flat, so "
+            "the guard is concretely true in the prover's world"
+        ),
+    ),
+)
+
+EXPIRY = (
+    _m(
+        "E01-unbalanced-settlement",
+        "expiry.py",
+        'k.require(net == 0, ErrorCode.EXPIRY_UNBALANCED, f"listed positions sum to {net}")',
+        'k.require(True, ErrorCode.EXPIRY_UNBALANCED, f"listed positions sum to {net}")',
+        "precondition",
+        ("settle-expiry",),
+        "a settlement batch may close more long than short",
+    ),
+    _m(
+        "E02-pool-not-debited",
+        "expiry.py",
+        "replace(state, pool=state.pool - value)",
+        "replace(state, pool=state.pool)",
+        "debit",
+        ("settle-expiry",),
+        "the settled value is paid to the account but not taken from the market pool",
+    ),
+    _m(
+        "E03-expiry-fund-overdrawn",
+        "expiry.py",
+        "paid = k.min_(deficit, fund)",
+        "paid = deficit",
+        "fund",
+        ("settle-expiry",),
+        "in a socialise market the fund pays a deficit larger than it holds",
+        params="socialise",
+    ),
+    _m(
+        "E04-settlement-rounds-up",
+        "expiry.py",
+        "ledger = _settle_one(ledger, action.market, name, notional(size, final, scale))",
+        "ledger = _settle_one(ledger, action.market, name, k.mul_div_ceil(size, final, scale))",
+        "rounding",
+        ("settle-expiry",),
+        "settled values round in the accounts' favour, so the pool pays out more than it holds",
+    ),
+)
+
+TRANSITION = (
+    _m(
+        "X01-clock-goes-back",
+        "transition.py",
+        'k.require(action.now >= ledger.now, ErrorCode.CLOCK_NOT_MONOTONIC, f"{action.now} < {ledger.now}")',
+        'k.require(True, ErrorCode.CLOCK_NOT_MONOTONIC, f"{action.now} < {ledger.now}")',
+        "precondition",
+        ("advance-time",),
+        "the clock may go back (CLK-1)",
+        missing=(
+            "CLK-1 as a postcondition of advance_time: result.now >= ledger.now (spec/proofs.md "
+            "lists it as the case's guard, not a goal)"
+        ),
+    ),
+)
+
+MUTANTS: tuple[Mutant, ...] = (
+    (KERNEL + MARGIN + COLLATERAL + TRADING + ORACLE + FUNDING + POSITIONS + LIQUIDATION + DELEVERAGING)
+    + INSURANCE
+    + EXPIRY
+    + TRANSITION
+)
+
+# Not a mutant: the model unchanged. The harness must not kill it (a control).
+IDENTITY = Mutant(
+    "IDENTITY",
+    "kernel.py",
+    "return ite(a <= b, a, b)",
+    "return ite(a <= b, a, b)",
+    "identity",
+    ("deposit-quote",),
+    "no change (control)",
+    equivalent="the model unchanged: the control every kill is measured against",
+)
+
+
+def by_id(ident: str) -> Mutant:
+    """The catalogue entry ``ident`` (or the identity control); KeyError if none."""
+    for mutant in (*MUTANTS, IDENTITY):
+        if mutant.id == ident:
+            return mutant
+    raise KeyError(ident)
