@@ -142,8 +142,9 @@ def test_unknown_kills_are_counted_apart() -> None:
     summary = mutation.summarise(records)
     assert (summary["killed"], summary["killed_firm"], summary["killed_unknown_only"]) == (2, 1, 1)
     assert summary["kill_rate"] == 0.5 and summary["firm_kill_rate"] == 0.25
-    assert summary["score_without_equivalent"] == round(2 / 3, 4)
+    assert summary["firm_score_without_equivalent"] == round(1 / 3, 4)
     assert summary["unexpected_survivors"] == ["d"]
+    assert [entry["id"] for entry in summary["unknown_only"]] == ["b"]
 
 
 def test_the_command_line() -> None:

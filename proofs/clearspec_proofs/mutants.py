@@ -77,13 +77,8 @@ KERNEL = (
         "return a // divisor",
         "return -(-a // divisor) if a < 0 else a // divisor",
         "rounding",
-        ("lemma", "apply-funding"),
+        ("trade-buy", "lemma"),
         "concrete floor division truncates toward zero (Go/Rust/Solidity semantics)",
-        missing=(
-            "none in the prover: Z3 runs only the kernel's symbolic branch; the concrete branch "
-            "(Python ints) is checked by div_floor's run-time contract in slow mode and "
-            "tests/test_kernel.py. A Hypothesis test that the two branches agree would catch it"
-        ),
     ),
     _m(
         "K03-div-ceil-rounds-down",
@@ -206,6 +201,10 @@ MARGIN = (
         "threshold",
         ("withdraw-quote", "transfer"),
         "an account exactly at initial margin counts as below it",
+        missing=(
+            "MRG-3's boundary: an obligation that an update ending exactly at NC == IMR is accepted "
+            "(the prover shows that accepted actions are safe; a stricter check accepts fewer)"
+        ),
     ),
     _m(
         "M02-initial-uses-maintenance",
@@ -215,6 +214,11 @@ MARGIN = (
         "threshold",
         ("withdraw-quote", "transfer", "trade-buy"),
         "the initial-margin check compares with the maintenance requirement",
+        missing=(
+            "MRG-3/MRG-5 written out on the risk fields (NC >= IMR after a withdrawal, transfer or "
+            "fill): COL-4's and COL-5's contracts call meets_initial itself, so they agree with any "
+            "mutant of it"
+        ),
     ),
     _m(
         "M03-liquidatable-at-maintenance",
@@ -233,6 +237,11 @@ MARGIN = (
         "comparison",
         ("trade-buy", "trade-sell"),
         "MRG-4 accepts an update below initial margin that lowers NC/MMR",
+        missing=(
+            "MRG-4 written out on the risk fields in settle_trades' postcondition (MMR does not rise "
+            "and NC/MMR does not fall, or IMR is met): that contract calls update_allowed itself, "
+            "so it agrees with any mutant of it"
+        ),
     ),
     _m(
         "M05-initial-tier-uses-maintenance",
@@ -242,6 +251,10 @@ MARGIN = (
         "threshold",
         ("withdraw-quote", "trade-buy"),
         "the initial requirement is computed with the maintenance fractions (no buffer)",
+        missing=(
+            "an obligation pinning IMR to the tiers' initial fractions (MRG-2): tiered_requirement's "
+            "contracts only require IMR >= MMR >= 0, which the swap keeps"
+        ),
     ),
     _m(
         "M06-mark-ignores-final-price",
@@ -251,6 +264,11 @@ MARGIN = (
         "precondition",
         ("settle-expiry",),
         "a dated market's positions stay valued at the oracle after the final price is fixed",
+        missing=(
+            "a transition on a dated market whose final price is fixed while the oracle has moved on: "
+            "the symbolic world starts every market without a final price, and within settle-expiry "
+            "the final price is the oracle price"
+        ),
     ),
     _m(
         "M07-haircut-weight-swapped",
@@ -260,6 +278,11 @@ MARGIN = (
         "threshold",
         ("withdraw-collateral",),
         "collateral's initial haircut uses the maintenance weight",
+        missing=(
+            "an obligation pinning IMR's collateral haircut to initial_weight_ppm (MRG-1): asset_risk's "
+            "contracts only require NC >= IMR >= MMR, which the swap keeps, and every margin "
+            "obligation goes through asset_risk itself"
+        ),
     ),
 )
 
@@ -354,9 +377,10 @@ COLLATERAL = (
         "threshold",
         ("deposit-quote",),
         "a zero amount is accepted",
-        equivalent=(
-            "a zero deposit, withdrawal or transfer to an existing account changes no amount; "
-            "COL-1 rejects it so that vectors name one error code, which no state invariant sees"
+        missing=(
+            "COL-1's boundary: an obligation that amount == 0 is rejected with NON_POSITIVE_AMOUNT. A "
+            "zero amount moves nothing, so no invariant sees it, and ERR-1's rejection obligations "
+            "check each check's code where the check fails, not where the spec says it must"
         ),
     ),
     _m(
@@ -677,6 +701,11 @@ LIQUIDATION = (
         "precondition",
         ("liquidate",),
         "an account above maintenance can be liquidated (and charged the fee)",
+        missing=(
+            "LIQ-1 as a postcondition of liquidate: the settled account was below maintenance; the "
+            "guard is the only place the condition lives, and no invariant sees a healthy account "
+            "lose a fee"
+        ),
     ),
     _m(
         "L02-liquidation-flips-position",
@@ -686,6 +715,12 @@ LIQUIDATION = (
         "precondition",
         ("liquidate",),
         "a liquidation fill may be larger than the position (LIQ-7)",
+        missing=(
+            "liquidation usage in the symbolic world: LIQ-5's per-block limit (done + size <= allowed "
+            "<= the size at the block's first liquidation) already bounds the fill by the position "
+            "when the block has no earlier liquidation, which is all the world has; after an earlier "
+            "liquidation and a trade that shrank the position, the fill could flip it"
+        ),
     ),
     _m(
         "L03-fillable-price-dropped",
@@ -695,6 +730,11 @@ LIQUIDATION = (
         "precondition",
         ("liquidate",),
         "fills worse than the fillable price are accepted (LIQ-3)",
+        missing=(
+            "LIQ-3 as a postcondition of liquidate: the fill price is no worse for the account than the "
+            "fillable price. Without the guard the fund still pays exactly the bankruptcy difference, "
+            "so every invariant and LIQ-6 hold: the fund just pays for fills the rule forbids"
+        ),
     ),
     _m(
         "L04-surplus-strict",
@@ -714,6 +754,10 @@ LIQUIDATION = (
         "fee",
         ("liquidate",),
         "the fund takes the whole surplus, not at most max_liquidation_fee_ppm of the quote",
+        missing=(
+            "LIQ-4's cap as a postcondition of insurance_fund_delta: the fund gains at most "
+            "floor(|quote| * max_liquidation_fee_ppm / 1e6); its contracts bound it by the surplus only"
+        ),
     ),
     _m(
         "L06-liquidation-fee-max",
@@ -795,6 +839,10 @@ LIQUIDATION = (
         "comparison",
         ("liquidate",),
         "the counterparty's MRG-4 check compares the account after the fill with itself",
+        missing=(
+            "MRG-4 for the liquidation counterparty as a postcondition of liquidate, as settle_trades "
+            "has for its accounts: liquidate checks it only as a guard, so a wrong guard goes unseen"
+        ),
     ),
     _m(
         "L14-socialised-loss-rounds-down",
@@ -827,8 +875,10 @@ DELEVERAGING = (
         "threshold",
         ("deleverage",),
         "an account with NC == 0 counts as bankrupt",
-        equivalent=(
-            "at NC == 0 the next guard needs fund < 0, which INS-3 (an induction hypothesis) excludes"
+        missing=(
+            "ADL-1's boundary: an obligation that NC == 0 is rejected with NOT_BANKRUPT. The state is "
+            "the same either way (at NC == 0 the next check needs fund < 0, which INS-3 excludes, so "
+            "the action is still rejected), only the error code changes to FUND_CAN_COVER"
         ),
     ),
     _m(
@@ -839,6 +889,10 @@ DELEVERAGING = (
         "precondition",
         ("deleverage",),
         "accounts are deleveraged although the insurance fund could cover the deficit (ADL-1)",
+        missing=(
+            "ADL-1 as a postcondition of deleverage: the fund was smaller than the deficit (-NC); "
+            "no invariant relates deleveraging to the fund"
+        ),
     ),
     _m(
         "D03-counterparty-quote-sign",
@@ -875,6 +929,11 @@ DELEVERAGING = (
         "threshold",
         ("deleverage",),
         "the bankruptcy quote of ADL-3 uses the whole MMR, collateral haircuts included",
+        missing=(
+            "ADL-3's purpose as a postcondition of deleverage: an account whose whole position was "
+            "offset ends with NC >= 0 (no negative equity after deleveraging); both sides move the "
+            "same quote, so conservation and zero-sum hold whatever the quote"
+        ),
     ),
 )
 

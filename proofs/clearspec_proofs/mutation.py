@@ -165,6 +165,18 @@ def _failure(kind: str, where: str, error: BaseException) -> dict[str, Any]:
     return {"kind": kind, "obligation": where, "rule": "", "detail": message, "how": ""}
 
 
+def _error_kind(error: BaseException) -> str:
+    """The kill kind of an exception: "contract" for a contract that failed —
+    icontract's ViolationError (an AssertionError), icontract's RuntimeError
+    when it cannot recompute the values of a failed condition, the kernel's
+    KernelError (ARI-2's divisor) — and "crash" for any other exception."""
+    if isinstance(error, AssertionError) or type(error).__name__ == "KernelError":
+        return "contract"
+    if isinstance(error, RuntimeError) and "contract condition" in str(error):
+        return "contract"
+    return "crash"
+
+
 def _verify_origin(root: Path) -> str | None:
     """None if both packages would be imported from the copy, else what is wrong."""
     for name, folder in (("clearspec", "model"), ("clearspec_proofs", "proofs")):
@@ -225,8 +237,7 @@ def _run_child(request: dict[str, Any]) -> dict[str, Any]:
     except MutationError as error:
         return {"error": str(error)}
     except Exception as error:
-        kind = "contract" if isinstance(error, AssertionError) else "crash"
-        report["kill"] = _failure(kind, "params", error)
+        report["kill"] = _failure(_error_kind(error), "params", error)
         return report
     applicable = [c.name for c in CASES if c.applies(params)] + ["lemma"]
     wanted: list[str] = []
@@ -253,9 +264,9 @@ def _run_child(request: dict[str, Any]) -> dict[str, Any]:
                         found = check_case(case, params, rlimit, goal_filter=unit)
                 results = [r.as_json() for r in found]
             except Exception as error:
-                # A contract (icontract raises AssertionError subclasses) or the
-                # kernel rejected a concrete value while tracing, or the model crashed.
-                failure = _failure("contract" if isinstance(error, AssertionError) else "crash", unit, error)
+                # A contract or the kernel rejected a concrete value while tracing or
+                # replaying a counterexample, or the model crashed.
+                failure = _failure(_error_kind(error), unit, error)
                 failure["case"] = name
                 report["units"].append({"unit": unit, "seconds": round(time.perf_counter() - started, 2)})
                 report["failures"].append(failure)
@@ -494,14 +505,17 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     killed = [r for r in records if r["status"] == "killed"]
     firm = [r for r in killed if r["kill"]["kind"] != "unknown"]
     survived = [r for r in records if r["status"] == "survived"]
-    equivalent = [r for r in survived if r.get("equivalent")]
+    # Equivalent mutants (by the catalogue) are no test of the proofs: the score
+    # leaves them out, whatever the solver said about them.
+    equivalent = [r for r in records if r.get("equivalent")]
+    scored = [r for r in records if not r.get("equivalent")]
+    scored_firm = [r for r in firm if not r.get("equivalent")]
     by_kind = {kind: sum(1 for r in killed if r["kill"]["kind"] == kind) for kind in KILL_KINDS}
     categories: dict[str, dict[str, int]] = {}
     for r in records:
         entry = categories.setdefault(r["category"], {"total": 0, "killed": 0})
         entry["total"] += 1
         entry["killed"] += r["status"] == "killed"
-    scored = total - len(equivalent)
     return {
         "total": total,
         "killed": len(killed),
@@ -513,7 +527,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "kill_rate": round(len(killed) / total, 4) if total else 0.0,
         "firm_kill_rate": round(len(firm) / total, 4) if total else 0.0,
         "equivalent": len(equivalent),
-        "score_without_equivalent": round(len(killed) / scored, 4) if scored else 0.0,
+        "firm_score_without_equivalent": round(len(scored_firm) / len(scored), 4) if scored else 0.0,
         "by_kind": by_kind,
         "by_category": categories,
         "killed_outside_own_cases": [r["id"] for r in killed if r.get("escalated")],
@@ -527,8 +541,19 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
             }
             for r in survived
         ],
+        # Killed only because the solver gave up: the obligation is load-sensitive, and for a
+        # mutant the catalogue expects to survive the kill says nothing about the proofs.
+        "unknown_only": [
+            {
+                "id": r["id"],
+                "obligation": r["kill"]["obligation"],
+                "expected_to_survive": r.get("equivalent") or r.get("missing") or "",
+            }
+            for r in killed
+            if r["kill"]["kind"] == "unknown"
+        ],
         "unexpected_survivors": [r["id"] for r in survived if r["expected"] == "killed"],
-        "unexpected_kills": [r["id"] for r in killed if r["expected"] == "survive"],
+        "unexpected_kills": [r["id"] for r in firm if r["expected"] == "survive"],
     }
 
 
@@ -672,6 +697,7 @@ def relabel(report: dict[str, Any]) -> dict[str, Any]:
         record["expected"] = "survive" if mutant.expected_to_survive else "killed"
         _with_reason(record, mutant)
     report["summary"] = summarise(report["mutants"])
+    report["relabelled"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return report
 
 
@@ -687,13 +713,19 @@ def print_table(report: dict[str, Any]) -> None:
     print(
         f"\n{s['killed']} of {s['total']} killed ({100 * s['kill_rate']:.1f}%), "
         f"{s['killed_firm']} firmly ({100 * s['firm_kill_rate']:.1f}%), "
-        f"{s['killed_unknown_only']} only by solver 'unknown'; {s['survived']} survived "
-        f"({s['equivalent']} equivalent), {s['timeout']} timed out, {s['error']} errors"
+        f"{s['killed_unknown_only']} only by solver 'unknown'; {s['survived']} survived"
+        f"; {s['timeout']} timed out, {s['error']} errors\n"
+        f"without the {s['equivalent']} equivalent mutants: "
+        f"{100 * s['firm_score_without_equivalent']:.1f}% killed firmly"
     )
     for survivor in s["survivors"]:
         reason = survivor["equivalent"] and f"equivalent: {survivor['equivalent']}"
         reason = reason or (survivor["missing"] and f"missing: {survivor['missing']}") or "NO REASON RECORDED"
         print(f"  survived {survivor['id']}: {reason}")
+    for entry in s["unknown_only"]:
+        reason = entry["expected_to_survive"]
+        note = f"; the catalogue expects it to survive: {reason}" if reason else ""
+        print(f"  killed only by 'unknown' {entry['id']}: {entry['obligation']}{note}")
     for ident in s["unexpected_kills"]:
         print(f"  killed although the catalogue expected it to survive: {ident}")
 

@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--targeted",
         action="store_true",
-        help="prove only each mutant's own transitions (a survivor is not run against the others)",
+        help="prove only each mutant's own transitions, not the others that run its code",
     )
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the run of the unchanged model that comes first"
