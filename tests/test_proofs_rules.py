@@ -215,3 +215,21 @@ def test_prf2_a_replay_the_model_does_not_reproduce_is_not_confirmed(tmp_path: P
     result.counterexample = quiet
     [path] = save_counterexamples([result.as_json()], tmp_path)
     assert json.loads(path.read_text())["confirmed"] is False
+
+
+def test_err1_a_contract_failing_on_a_rejection_witness_is_a_counterexample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A model whose contract fails on the witness must yield a failed obligation,
+    # not a traceback out of `clearspec prove`.
+    import icontract
+
+    from clearspec import transition
+
+    def broken_step(ledger: Ledger, action: object) -> transition.Outcome:
+        raise icontract.ViolationError("COL-3: a planted contract failure")
+
+    monkeypatch.setattr(transition, "step", broken_step)
+    results = check_case(_case("deposit-quote"), PARAMS, goal_filter="/rejection/")
+    assert [r.status for r in results] == ["counterexample", "counterexample"]
+    assert all("a contract failed: COL-3" in r.detail for r in results)

@@ -26,6 +26,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+import icontract
 import z3
 from immutables import Map
 
@@ -418,16 +419,23 @@ def check_rejections(
             continue
         ledger = concretize(world.ledger, model)
         action = concretize(world.action, model)
-        with _oracle_context(case):
-            outcome = step(ledger, action)
-        same = outcome.ledger is ledger
-        status = "proved" if outcome.error is code and same else "counterexample"
-        detail = (
-            f"rejected with {code.value}, ledger unchanged"
-            if status == "proved"
-            else f"expected {code.value} and the same ledger, got "
-            f"{outcome.error.value if outcome.error else 'acceptance'} (same ledger: {same})"
-        )
+        try:
+            with _oracle_context(case):
+                outcome = step(ledger, action)
+        except icontract.ViolationError as violation:
+            # The model broke one of its own contracts on the witness: that is a
+            # failed obligation to report, not a crash of the prover.
+            status = "counterexample"
+            detail = f"expected {code.value}, a contract failed: {str(violation).splitlines()[0]}"
+        else:
+            same = outcome.ledger is ledger
+            status = "proved" if outcome.error is code and same else "counterexample"
+            detail = (
+                f"rejected with {code.value}, ledger unchanged"
+                if status == "proved"
+                else f"expected {code.value} and the same ledger, got "
+                f"{outcome.error.value if outcome.error else 'acceptance'} (same ledger: {same})"
+            )
         if subsumed:
             detail += f"; checks without a witness before it: {', '.join(subsumed)}"
             subsumed = []
