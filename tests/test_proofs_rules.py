@@ -24,7 +24,7 @@ from clearspec.examples import example_genesis, example_params
 from clearspec.state import Ledger
 from clearspec.vectors.case import answer
 from clearspec_proofs.counterexample import confirm
-from clearspec_proofs.engine import Result, check_case, check_lemmas
+from clearspec_proofs.engine import Result, check_case, check_lemmas, trace_case
 from clearspec_proofs.invariants import Invariant, all_invariants, register_invariant, unregister_invariant
 from clearspec_proofs.report import save_counterexamples
 from clearspec_proofs.transitions import CASES, TransitionCase
@@ -124,19 +124,34 @@ def test_prf1_lemmas_and_theorems_are_proved_non_vacuously() -> None:
     assert {f"lemma/PAR-5/maintenance-covers-gap[{m.market_id}]" for m in PARAMS.markets} <= theorems
 
 
-def test_prf1_coverage_table_ids_point_at_contract_conditions() -> None:
-    # spec/proofs.md names contract obligations by file and line; when the model's
-    # code moves, the ids move too, and the table must follow.
+def test_prf1_coverage_table_cites_functions_that_have_contracts() -> None:
+    # spec/proofs.md cites contract obligations by the function they belong to
+    # ("[module.function]", the suffix of the kernel's label); each must name a
+    # model function that carries icontract conditions with a k.holds.
     text = (ROOT / "spec" / "proofs.md").read_text(encoding="utf-8")
-    cited = set(re.findall(r"contract at ([a-z_]+\.py):(\d+)", text))
-    assert cited
-    stale = []
-    for name, line in sorted(cited):
-        source = (ROOT / "model" / "clearspec" / name).read_text(encoding="utf-8").splitlines()
-        number = int(line)
-        if number > len(source) or not re.search(r"\bk\.(holds|all_hold)\(", source[number - 1]):
-            stale.append(f"{name}:{line}")
-    assert stale == []
+    cited = set(re.findall(r"\[([a-z_]+)\.([A-Za-z_][\w.]*)\]", text)) - {("module", "function")}
+    assert len(cited) >= 15
+    missing = []
+    for module, qualname in sorted(cited):
+        path = ROOT / "model" / "clearspec" / f"{module}.py"
+        source = path.read_text(encoding="utf-8") if path.is_file() else ""
+        found = re.search(rf"^def {re.escape(qualname)}\(", source, re.MULTILINE)
+        decorators = source[: found.start()].rsplit("\n\n\n", 1)[-1] if found else ""
+        if not re.search(r"@icontract\.(require|ensure)", decorators) or not re.search(
+            r"k\.(holds|all_hold)\(", decorators
+        ):
+            missing.append(f"{module}.{qualname}")
+    assert missing == []
+
+
+def test_prf1_contract_labels_name_the_contract_not_a_line() -> None:
+    # A contract obligation's id names the contract's description (or its
+    # condition's text) and its function, so ids survive edits elsewhere.
+    _, _, trace = trace_case(_case("trade-buy"), PARAMS)
+    labels = {label for _, label in trace.obligations}
+    assert "TRD-5: the fee pool never pays out more than it takes in [trading.settle_trades]" in labels
+    assert "result.nc >= 0 [margin.asset_risk]" in labels
+    assert not [label for label in labels if "contract at" in label]
 
 
 # --- PRF-2 ------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import icontract
+import icontract._represent
 import z3
 
 from clearspec.errors import ClearingError, ErrorCode, KernelError
@@ -319,14 +320,46 @@ def _record_obligation(cond: Any, label: str) -> None:
     if trace is None:
         raise KernelError(f"symbolic obligation outside kernel.tracing(): {label}")
     if label == "contract":
-        label = f"contract at {_caller_outside_kernel()}"
+        label = _contract_label()
     trace.obligations.append((cond, label))
 
 
-def _caller_outside_kernel() -> str:
-    """``module.py:line`` of the nearest model frame: names an unlabelled
-    contract condition by where it is written (symbolic runs only)."""
+_LABEL_WIDTH = 100
+
+
+def _contract_label() -> str:
+    """Names an unlabelled contract condition by the contract it belongs to: its
+    description (or, without one, its condition's text) and the function it
+    guards, e.g. ``TRD-5: the fee pool never pays out ... [trading.settle_trades]``.
+    Unlike a file and line, the name survives edits elsewhere in the module, so
+    obligation ids stay stable (symbolic runs only). Outside an icontract
+    check (a condition evaluated by hand) the nearest model frame names it."""
     frame = sys._getframe(2)
+    while frame is not None:
+        if "icontract" in frame.f_code.co_filename:
+            contract = frame.f_locals.get("contract")
+            func = frame.f_locals.get("func")
+            if contract is not None and func is not None:
+                return f"{_describe(contract)} [{func.__module__.rsplit('.', 1)[-1]}.{func.__qualname__}]"
+        frame = frame.f_back  # type: ignore[assignment]
+    return f"contract at {_caller_outside_kernel()}"
+
+
+def _describe(contract: Any) -> str:
+    """A contract's description, else the text of its condition without the
+    ``lambda ...:`` and ``k.holds(...)`` wrapping."""
+    if contract.description:
+        return str(contract.description)
+    text = " ".join(icontract._represent.represent_condition(contract.condition).split())
+    text = text.split(":", 1)[1].strip() if text.startswith("lambda") else text
+    if text.startswith("k.holds(") and text.endswith(")"):
+        text = text[len("k.holds(") : -1].strip()
+    return text if len(text) <= _LABEL_WIDTH else text[: _LABEL_WIDTH - 3] + "..."
+
+
+def _caller_outside_kernel() -> str:
+    """``module.py:line`` of the nearest model frame outside the kernel."""
+    frame = sys._getframe(3)
     while frame is not None and (
         frame.f_code.co_filename == __file__ or "icontract" in frame.f_code.co_filename
     ):

@@ -19,6 +19,7 @@ deterministic resource limit; ``unknown`` is a failure.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -146,9 +147,14 @@ def goals_for(
     return goals
 
 
+_RULE_ID = re.compile(r"\b[A-Z]{3}-[0-9]+\b")
+
+
 def _rule_of(label: str, default: str) -> str:
-    head = label.split(":")[0].split(" ")[0]
-    return head if "-" in head and head[:3].isupper() else default
+    """The first rule id a contract's label names (its description starts with
+    one by convention), else the transition's rules."""
+    found = _RULE_ID.search(label)
+    return found.group(0) if found else default
 
 
 def trace_case(case: TransitionCase, params: ProtocolParams) -> tuple[World, Ledger, k.Trace]:

@@ -31,6 +31,9 @@ HEADING = re.compile(r"^#{1,6}[ \t]", re.MULTILINE)
 RULE_MENTION = re.compile(r"\b([A-Z]{2,5})-(\d+)(?:\.\.(?:\1-)?(\d+))?\b")
 DOTTED = re.compile(r"`(clearspec(?:_proofs)?(?:\.[A-Za-z_][A-Za-z0-9_]*)+)`")
 CONTRACT_AT = re.compile(r"^contract at ([\w.]+\.py):(\d+)$")
+# The kernel's label of a contract condition: "DESCRIPTION [module.function]"
+# (clearspec.kernel._contract_label).
+CONTRACT_OF = re.compile(r"^(?P<text>.*) \[(?P<module>\w+)\.(?P<qualname>[\w.]+)\]$")
 PACKAGES = ("clearspec", "clearspec_proofs")
 
 
@@ -633,6 +636,21 @@ def load_prove(
     return ProveData(str(data.get("spec_version", "")), dict(data.get("summary", {})), obligations)
 
 
+def _contract_named(contracts: list[Contract], module: str, qualname: str, text: str) -> Contract | None:
+    """The contract of ``module.qualname`` a kernel label names: by its
+    description, else by its condition's text (which the label may shorten)."""
+    mine = [c for c in contracts if c.module.rsplit(".", 1)[-1] == module and c.qualname == qualname]
+    stem = text.removesuffix("...")
+    for contract in mine:
+        if contract.description and contract.description == text:
+            return contract
+    squeezed = "".join(stem.split())
+    for contract in mine:
+        if squeezed and squeezed in "".join(contract.source.split()):
+            return contract
+    return mine[0] if len(mine) == 1 else None
+
+
 def _attach(
     ob: Obligation,
     known: set[str],
@@ -650,8 +668,13 @@ def _attach(
     if ob.kind == "contract":
         where: tuple[str, int] | None = None
         at = CONTRACT_AT.match(ob.invariant)
+        of = CONTRACT_OF.match(ob.invariant)
         if at and at.group(1) in model_files:
             where = (model_files[at.group(1)], int(at.group(2)))
+        elif of:
+            owned = _contract_named(contracts, of.group("module"), of.group("qualname"), of.group("text"))
+            if owned is not None:
+                where = (owned.path, owned.first_line)
         elif ob.invariant in sites:
             rel, line, _ = sites[ob.invariant]
             where = (rel, line)
