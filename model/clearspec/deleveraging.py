@@ -58,6 +58,30 @@ def adl_ranking(ledger: Ledger, market_id: str, side: int) -> list[str]:
     return sorted(holders, key=lambda n: (-adl_score(ledger, n, market_id), n))
 
 
+def _no_position_left(ledger: Ledger, name: str) -> bool:
+    """True when every position of the account is zero (closed)."""
+    return k.and_(*[position.size == 0 for position in ledger.accounts[name].positions.values()])
+
+
+def _nc_without_positions(ledger: Ledger, name: str) -> int:
+    """MRG-1's NC of an account whose positions are all zero: its balances at
+    oracle prices plus the quote of any zero-size entry (symbolic runs keep a
+    closed position's entry, with quote zero). Written without the margin
+    helpers so that the contract using it adds no obligation of theirs."""
+    params = ledger.params
+    account = ledger.accounts[name]
+    total = k.sum_(position.quote for position in account.positions.values())
+    for asset_id, balance in account.balances.items():
+        asset = params.asset_by_id[asset_id]
+        if asset.feed is None:
+            total = total + balance
+        else:
+            total = total + k.mul_div_floor(
+                balance, ledger.price(asset.feed), params.feed_by_id[asset.feed].scale
+            )
+    return total
+
+
 def _check_counterparties(ledger: Ledger, action: Deleverage, side: int) -> None:
     """ADL-2: each listed counterparty exists once, holds the opposite side, and
     the list is in ranking order."""
@@ -80,6 +104,16 @@ def _check_counterparties(ledger: Ledger, action: Deleverage, side: int) -> None
         previous = key
 
 
+@icontract.ensure(
+    lambda ledger, action, result: k.holds(
+        k.implies(
+            _no_position_left(result, action.account),
+            _nc_without_positions(result, action.account) >= 0,
+        )
+    ),
+    "ADL-3: deleveraging the last position leaves the bankrupt account with no debt (NC >= 0)",
+    enabled=k.SLOW_CONTRACTS,
+)
 @icontract.ensure(
     lambda ledger, action, result: k.holds(
         k.abs_(position_size(result.accounts[action.account], action.market))

@@ -39,6 +39,18 @@ def funding_clamp_ppm(market: MarketParams) -> int:
     return k.mul_div_floor(market.funding_clamp_factor_ppm, margin_spread_ppm(market), PPM)
 
 
+def _sample_within_clamp(added: int, premium_ppm: int, bound: int) -> bool:
+    """FND-1, restated: what a sample adds lies within ``[-bound, bound]``; it is
+    the premium itself when that lies within, else the bound on its side."""
+    return k.and_(
+        -bound <= added,
+        added <= bound,
+        k.implies(k.and_(-bound <= premium_ppm, premium_ppm <= bound), added == premium_ppm),
+        k.implies(premium_ppm > bound, added == bound),
+        k.implies(premium_ppm < -bound, added == -bound),
+    )
+
+
 def _perpetual(ledger: Ledger, market_id: str) -> MarketParams:
     k.require(market_id in ledger.params.market_by_id, ErrorCode.UNKNOWN_MARKET, market_id)
     market = ledger.params.market_by_id[market_id]
@@ -47,9 +59,21 @@ def _perpetual(ledger: Ledger, market_id: str) -> MarketParams:
 
 
 @icontract.ensure(
-    lambda ledger, action, result: (
+    lambda ledger, action, result: k.holds(
         result.markets[action.market].premium_count == ledger.markets[action.market].premium_count + 1
     ),
+    "FND-1: premium_count rises by one",
+    enabled=k.SLOW_CONTRACTS,
+)
+@icontract.ensure(
+    lambda ledger, action, result: k.holds(
+        _sample_within_clamp(
+            result.markets[action.market].premium_sum - ledger.markets[action.market].premium_sum,
+            action.premium_ppm,
+            premium_clamp_ppm(ledger.params.market_by_id[action.market]),
+        )
+    ),
+    "FND-1: premium_sum grows by the sample clamped to [-premium_clamp, premium_clamp]",
     enabled=k.SLOW_CONTRACTS,
 )
 @icontract.ensure(lambda ledger, result: result.accounts is ledger.accounts, "samples move no balance")

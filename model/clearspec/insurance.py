@@ -55,6 +55,13 @@ def fund_insurance(ledger: Ledger, action: FundInsurance) -> Ledger:
 
 
 @icontract.ensure(
+    lambda ledger, result: k.holds(
+        result.gate_until >= ledger.now + ledger.params.liquidation.withdrawal_gate_seconds
+    ),
+    "INS-6: covering bad debt sees negative NC, so it gates withdrawals",
+    enabled=k.SLOW_CONTRACTS,
+)
+@icontract.ensure(
     lambda ledger, result: k.holds(result.insurance_fund[ledger.params.quote_asset] >= 0),
     "INS-3: the fund is never negative",
     enabled=k.SLOW_CONTRACTS,
@@ -76,7 +83,16 @@ def cover_bad_debt(ledger: Ledger, action: CoverBadDebt) -> Ledger:
 
 
 @icontract.ensure(
-    lambda ledger, result: k.holds(result.gate_until >= ledger.gate_until), enabled=k.SLOW_CONTRACTS
+    lambda ledger, result: k.holds(
+        result.gate_until >= ledger.now + ledger.params.liquidation.withdrawal_gate_seconds
+    ),
+    "INS-6: a report gates withdrawals until at least now + withdrawal_gate_seconds",
+    enabled=k.SLOW_CONTRACTS,
+)
+@icontract.ensure(
+    lambda ledger, result: k.holds(result.gate_until >= ledger.gate_until),
+    "INS-6: the gate never falls",
+    enabled=k.SLOW_CONTRACTS,
 )
 def report_negative_collateral(ledger: Ledger, action: ReportNegativeCollateral) -> Ledger:
     """INS-6: anyone may show an account with negative NC (after settling its

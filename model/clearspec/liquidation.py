@@ -77,7 +77,15 @@ def bankruptcy_quote(ledger: Ledger, name: str, market_id: str, delta: int, nc: 
     dnnv = notional(size + delta, price, scale) - notional(size, price, scale)
     mmr_before = tiered_requirement(market, k.abs_(size), price, scale)[1]
     mmr_after = tiered_requirement(market, k.abs_(size + delta), price, scale)[1]
-    return -dnnv - k.div_floor(nc * (mmr_before - mmr_after), total_mmr)
+    return -dnnv - nc_released(nc, mmr_before - mmr_after, total_mmr)
+
+
+@icontract.require(lambda total_mmr: k.holds(total_mmr > 0), "TMMR is positive", enabled=k.SLOW_CONTRACTS)
+def nc_released(nc: int, released_mmr: int, total_mmr: int) -> int:
+    """LIQ-2: the part ``floor(NC * DMMR / TMMR)`` of the account's NC that the
+    closed part of the position carries. Rounded down, so the account keeps the
+    remainder (proved by the lemma ``LIQ-2/nc-released-rounds-down``)."""
+    return k.div_floor(nc * released_mmr, total_mmr)
 
 
 @icontract.require(lambda total_mmr: k.holds(total_mmr > 0), "TMMR is positive", enabled=k.SLOW_CONTRACTS)
@@ -112,6 +120,11 @@ def fillable_price_allows(
     return price * size * spread_den >= (pnnv * spread_den - spread_num) * scale
 
 
+@icontract.ensure(
+    lambda received, max_fee_ppm, result: k.holds(result * PPM <= k.abs_(received) * max_fee_ppm),
+    "LIQ-4: the fund's fee is at most max_liquidation_fee_ppm of the fill's notional (rounded down)",
+    enabled=k.SLOW_CONTRACTS,
+)
 @icontract.ensure(
     lambda received, bankruptcy, result: k.holds(result <= k.max_(received - bankruptcy, 0)),
     "the fund never takes more than the surplus",
@@ -199,7 +212,11 @@ def liquidate(ledger: Ledger, action: Liquidate) -> Ledger:
     risk = account_risk(settled, settled.accounts[name])
     k.require(is_liquidatable(risk), ErrorCode.NOT_LIQUIDATABLE, name)
     position = settled.accounts[name].positions.get(action.market)
-    k.require(position is not None, ErrorCode.NO_POSITION, f"{name} in {action.market}")
+    # A position entry of size zero is no position (symbolic ledgers keep such
+    # entries where a concrete one has none; found by the precondition obligations).
+    k.require(
+        position is not None and position.size != 0, ErrorCode.NO_POSITION, f"{name} in {action.market}"
+    )
     assert position is not None
     # LIQ-7: a liquidation fill only closes: never a larger or flipped position.
     k.require(
@@ -314,7 +331,21 @@ def _socialise(ledger: Ledger, market: MarketParams, shortfall: int) -> Ledger:
 
 
 @icontract.ensure(
-    lambda ledger, result: k.holds(result.gate_until >= ledger.gate_until), enabled=k.SLOW_CONTRACTS
+    lambda ledger, nc, result: k.holds(k.implies(nc >= 0, result.gate_until == ledger.gate_until)),
+    "INS-6: a non-negative NC leaves the gate as it was",
+    enabled=k.SLOW_CONTRACTS,
+)
+@icontract.ensure(
+    lambda ledger, nc, result: k.holds(
+        k.implies(nc < 0, result.gate_until >= ledger.now + ledger.params.liquidation.withdrawal_gate_seconds)
+    ),
+    "INS-6: a negative NC gates withdrawals until at least now + withdrawal_gate_seconds",
+    enabled=k.SLOW_CONTRACTS,
+)
+@icontract.ensure(
+    lambda ledger, result: k.holds(result.gate_until >= ledger.gate_until),
+    "INS-6: the gate never falls",
+    enabled=k.SLOW_CONTRACTS,
 )
 def gate_if_negative(ledger: Ledger, nc: int) -> Ledger:
     """INS-6: seeing an account with negative NC gates withdrawals for a while."""

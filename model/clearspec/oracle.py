@@ -106,6 +106,13 @@ def _check_report(ledger: Ledger, update: OracleUpdate, report: PriceReport, see
 
 
 @icontract.ensure(
+    lambda update, result: k.holds(
+        k.and_(result.prices[update.feed].price > 0, result.prices[update.feed].price <= MAX_AMOUNT)
+    ),
+    "PAR-1: the accepted price is positive and at most MAX_AMOUNT",
+    enabled=k.SLOW_CONTRACTS,
+)
+@icontract.ensure(
     lambda ledger, update, result: k.holds(
         result.prices[update.feed].round > ledger.prices[update.feed].round
     ),

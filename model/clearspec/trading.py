@@ -21,6 +21,7 @@ from clearspec.positions import (
     check_position_rules,
     credit_quote,
     move_position,
+    position_size,
     settle_account,
     sweep_if_closed,
 )
@@ -103,11 +104,33 @@ def touched_by_trades(action: SettleTrades) -> list[str]:
     return list(dict.fromkeys(name for fill in action.fills for name in (fill.maker, fill.taker)))
 
 
+def _bought(action: SettleTrades, name: str, market_id: str) -> int:
+    """TRD-4: the size ``name`` buys minus the size it sells in ``market_id`` over
+    the batch. The buyer of a fill is its taker when the taker side is BUY, else
+    its maker; the seller is the other party."""
+    total = 0
+    for fill in action.fills:
+        if fill.market != market_id:
+            continue
+        buyer, seller = (fill.taker, fill.maker) if fill.taker_side is Side.BUY else (fill.maker, fill.taker)
+        total = total + (fill.size if name == buyer else 0) - (fill.size if name == seller else 0)
+    return total
+
+
 @icontract.ensure(
     lambda ledger, result: k.holds(
         result.fee_pool[ledger.params.quote_asset] >= ledger.fee_pool[ledger.params.quote_asset]
     ),
     "TRD-5: the fee pool never pays out more than it takes in",
+    enabled=k.SLOW_CONTRACTS,
+)
+@icontract.ensure(
+    lambda ledger, action, result: k.all_hold(
+        position_size(result.accounts[n], m) == position_size(ledger.accounts[n], m) + _bought(action, n, m)
+        for n in touched_by_trades(action)
+        for m in dict.fromkeys(fill.market for fill in action.fills)
+    ),
+    "TRD-4: each account's size in each traded market moves by what it bought minus what it sold",
     enabled=k.SLOW_CONTRACTS,
 )
 @icontract.ensure(

@@ -56,7 +56,8 @@ def touched_accounts(action: Action) -> list[str]:
         case Deposit() | Withdraw():
             return [action.account]
         case Transfer():
-            return [action.source, action.destination]
+            # A self-transfer (refused, COL-5) still names its account once.
+            return list(dict.fromkeys((action.source, action.destination)))
         case SettleTrades():
             return touched_by_trades(action)
         case Liquidate():
@@ -78,6 +79,16 @@ def advance_time(ledger: Ledger, action: AdvanceTime) -> Ledger:
     return replace(ledger, now=action.now)
 
 
+@icontract.ensure(
+    lambda ledger, action, result: k.holds(
+        k.and_(
+            result.now >= ledger.now,
+            result.now == action.now if isinstance(action, AdvanceTime) else result.now == ledger.now,
+        )
+    ),
+    "CLK-1: the clock never goes back, and only AdvanceTime moves it",
+    enabled=k.SLOW_CONTRACTS,
+)
 @icontract.ensure(
     # One condition, not four: icontract's cost is per condition, and this one
     # runs on every action (the local checks are O(touched accounts)).

@@ -162,9 +162,11 @@ def trace_case(case: TransitionCase, params: ProtocolParams) -> tuple[World, Led
     world = build_world(params, case.shape, now=_now_for(case, params))
     action = case.build(world)
     world.action = action
-    world.touched = touched_accounts(action)
     with _oracle_context(case), k.tracing() as trace:
         after = apply(world.ledger, action)
+    # After apply: an action the model refuses concretely (a self-transfer) is
+    # rejected before touched_accounts' "each account once" contract sees it.
+    world.touched = touched_accounts(action)
     return world, after, trace
 
 
@@ -187,16 +189,23 @@ def is_nonlinear(expr: Any) -> bool:
     return False
 
 
+_WITNESS_PRICE = 600_000_000  # a price on every tick of the example markets
+
+
 def _witness_constraints(world: World, params: ProtocolParams) -> list[Any]:
     """Extra constraints that make products linear, used only to *find* a state
     that satisfies the hypotheses (a witness against vacuity), never in a proof."""
     fixed = []
     for name, variable in world.variables.items():
         if name.startswith("price["):
-            fixed.append(variable == 600_000_000)
+            fixed.append(variable == _WITNESS_PRICE)
         elif "index[" in name:
             fixed.append(variable == 0)
     return fixed
+
+
+# The detail of a proof whose hypotheses another slice showed satisfiable.
+SHOWN_BY_ACCEPTANCE = "; satisfiable as the acceptance obligation shows"
 
 
 class Hypotheses:
@@ -209,7 +218,9 @@ class Hypotheses:
     strength is shown satisfiable before it is used.
     """
 
-    def __init__(self, world: World, trace: k.Trace, params: ProtocolParams, rlimit: int) -> None:
+    def __init__(
+        self, world: World, trace: k.Trace, params: ProtocolParams, rlimit: int, shown_elsewhere: bool = False
+    ) -> None:
         # "well-formed" is what the world assumes already; as a hypothesis it
         # would only repeat those assumptions (it is still proved as a goal).
         invariants_before = [
@@ -222,24 +233,47 @@ class Hypotheses:
         self.strong = base + guards
         self.rlimit = rlimit
         self.witness = _witness_constraints(world, params)
+        # A fill at the oracle price (LIQ-3: always fillable; TRD-3: within the
+        # band) makes the remaining products linear: tried first for a model.
+        at_oracle = [v == _WITNESS_PRICE for n, v in world.variables.items() if n == "fill.price"]
+        self._model_searches = [self.witness + at_oracle, self.witness] if at_oracle else [self.witness]
+        # True in every slice of a transition but the first (runner.SLICES): the
+        # first shows the strong hypotheses satisfiable, as the obligation
+        # CASE/acceptance/can be accepted, and the runner withdraws every proof
+        # of the transition if it fails (runner.withdraw_unsupported).
+        self.shown_elsewhere = shown_elsewhere
         self._satisfiable: dict[str, Any] = {}
 
     def satisfiable(self, strength: str) -> Any:
-        """sat, unsat or unknown for the hypotheses of that strength."""
+        """sat, unsat or unknown for the hypotheses of that strength. The weak
+        ones are a subset of the strong ones, so a model of the strong ones
+        shows both; the strong ones are therefore asked first."""
+        if self.shown_elsewhere:
+            return z3.sat
         if strength not in self._satisfiable:
+            if strength == "weak" and self.satisfiable("strong") == z3.sat:
+                self._satisfiable["weak"] = z3.sat
+                return z3.sat
             hypotheses = self.weak if strength == "weak" else self.strong
-            solver = _solver(self.rlimit)
-            solver.add(*hypotheses)
-            answer = solver.check()
-            if answer == z3.unknown:
-                solver.add(*self.witness)  # look for a witness where products are linear
+            # A witness where products are linear (prices fixed) is quick to find
+            # and is a model of the hypotheses too; only without one is the free,
+            # non-linear query asked, with the escalation.
+            answer = z3.unknown
+            for extra in self._model_searches:
+                solver = _solver(self.rlimit)
+                solver.add(*hypotheses, *extra)
+                if solver.check() == z3.sat:
+                    answer = z3.sat
+                    break
+            if answer != z3.sat:
+                solver = _solver(self.rlimit)
+                solver.add(*hypotheses)
                 answer = solver.check()
                 for factor in ESCALATION:
                     if answer != z3.unknown:
                         break
                     solver.set("rlimit", self.rlimit * factor)
                     answer = solver.check()
-                answer = z3.sat if answer == z3.sat else z3.unknown
             self._satisfiable[strength] = answer
         return self._satisfiable[strength]
 
@@ -271,7 +305,8 @@ def _check_goal(hypotheses: Hypotheses, goal: Goal) -> tuple[str, Any, str]:
         if answer == z3.unsat:
             vacuity = hypotheses.satisfiable(strength)
             if vacuity == z3.sat:
-                return "proved", None, f"non-vacuous ({strength} hypotheses)"
+                where = SHOWN_BY_ACCEPTANCE if hypotheses.shown_elsewhere else ""
+                return "proved", None, f"non-vacuous ({strength} hypotheses{where})"
             if vacuity == z3.unsat:
                 return "unknown", None, f"vacuous: the {strength} hypotheses are unsatisfiable"
             last = f"the {strength} hypotheses could not be shown satisfiable"
@@ -302,12 +337,14 @@ def check_case(
     try:
         world, after, trace = trace_case(case, params)
     except ClearingError as error:
+        if case.rejects is not None:
+            return check_always_rejected(case, params, error, rlimit, goal_filter) if part[0] == 0 else []
         # The action is rejected for every value: nothing it could break.
         ident = f"{case.name}/acceptance/can be accepted"
         detail = f"vacuous: always rejected with {error.code.value}"
         return [Result(ident, case.rules, case.name, "can be accepted", "acceptance", "unknown", 0.0, detail)]
-    hypotheses = Hypotheses(world, trace, params, rlimit)
     index, parts = part
+    hypotheses = Hypotheses(world, trace, params, rlimit, shown_elsewhere=index > 0)
     goals = [
         goal
         for position, goal in enumerate(goals_for(case, world, after, trace, params))
@@ -337,8 +374,14 @@ def check_case(
                 counterexample,
             )
         )
-    if index == 0:
+    if index == 1 % parts:
+        # The second slice (the first carries the acceptance obligation).
         results += check_rejections(case, params, world, trace, hypotheses, goal_filter)
+    if index == 0 and case.rejects is not None:
+        results += check_never_accepted(case, world, hypotheses, goal_filter)
+    if index == parts - 1:
+        # The last slice: the first two carry acceptance and the rejection kind.
+        results += check_preconditions(case, world, after, trace, hypotheses, goal_filter)
     if index == 0 and (goal_filter is None or goal_filter in f"{case.name}/acceptance"):
         # PRF-1: the action passes every check, margin included, for some state:
         # the proofs above are about actions that can happen.
@@ -364,6 +407,110 @@ def check_case(
             )
         )
     return results
+
+
+def _always_rejected_id(case: TransitionCase) -> str:
+    assert case.rejects is not None
+    return f"{case.name}/rejection/always {case.rejects.value}"
+
+
+def _witness_state(world: World, hypotheses: list[Any], rlimit: int, params: ProtocolParams) -> Any:
+    """A model of ``hypotheses``, looked for first with prices fixed (linear), or None."""
+    for extra in (_witness_constraints(world, params), []):
+        solver = _solver(rlimit)
+        solver.add(*hypotheses, *extra)
+        if solver.check() == z3.sat:
+            return solver.model()
+    return None
+
+
+def check_always_rejected(
+    case: TransitionCase,
+    params: ProtocolParams,
+    error: ClearingError,
+    rlimit: int = DEFAULT_RLIMIT,
+    goal_filter: str | None = None,
+) -> list[Result]:
+    """ERR-1 for an action the spec refuses in every state (``case.rejects``):
+    tracing raised, so a check decided without the solver refuses it. Proved
+    when that check names the expected code and a witness state (the world's
+    assumptions and the invariants, shown satisfiable) replays to that very
+    rejection with the ledger unchanged (STA-2)."""
+    from clearspec.transition import step
+
+    assert case.rejects is not None
+    ident = _always_rejected_id(case)
+    if goal_filter is not None and goal_filter not in ident:
+        return []
+    t0 = time.perf_counter()
+    world = build_world(params, case.shape, now=_now_for(case, params))
+    world.action = case.build(world)
+    invariants = [_as_bool(inv.holds(world.ledger)) for inv in all_invariants(params)]
+    model = _witness_state(world, [*world.assumptions, *invariants], rlimit, params)
+    counterexample = None
+    if error.code is not case.rejects:
+        status, detail = "counterexample", f"expected {case.rejects.value}, traced {error.code.value}"
+        counterexample = {"confirmed": False, "how": detail, "action": str(world.action)}
+    elif model is None:
+        status, detail = "unknown", "no state satisfies the world's assumptions and the invariants"
+    else:
+        ledger, action = concretize(world.ledger, model), concretize(world.action, model)
+        with _oracle_context(case):
+            outcome = step(ledger, action)
+        same = outcome.ledger is ledger
+        if outcome.error is case.rejects and same:
+            status = "proved"
+            detail = f"rejected with {case.rejects.value} in every state, ledger unchanged (witness replayed)"
+        else:
+            status = "counterexample"
+            got = outcome.error.value if outcome.error else "acceptance"
+            detail = f"expected {case.rejects.value} and the same ledger, got {got} (same ledger: {same})"
+            counterexample = {"confirmed": True, "how": detail, "action": str(action)}
+    check = f"always {case.rejects.value}"
+    seconds = time.perf_counter() - t0
+    return [Result(ident, "ERR-1", case.name, check, "rejection", status, seconds, detail, counterexample)]
+
+
+def check_never_accepted(
+    case: TransitionCase, world: World, hypotheses: Hypotheses, goal_filter: str | None = None
+) -> list[Result]:
+    """ERR-1 for a case the spec always refuses but whose trace went through: a
+    state that passes every check is an accepted action the spec forbids,
+    confirmed by replaying it concretely."""
+    from clearspec.transition import step
+
+    assert case.rejects is not None
+    ident = _always_rejected_id(case)
+    if goal_filter is not None and goal_filter not in ident:
+        return []
+    t0 = time.perf_counter()
+    model = _witness_state(world, hypotheses.strong, hypotheses.rlimit, world.ledger.params)
+    counterexample = None
+    if model is None:
+        accepted = hypotheses.satisfiable("strong")
+        status = "proved" if accepted == z3.unsat else "unknown"
+        detail = (
+            f"rejected with {case.rejects.value} or an earlier check in every state (none passes them all)"
+            if accepted == z3.unsat
+            else "no witness of acceptance found, none excluded"
+        )
+    else:
+        ledger, action = concretize(world.ledger, model), concretize(world.action, model)
+        status, accepted_concretely = "counterexample", True
+        try:
+            with _oracle_context(case):
+                outcome = step(ledger, action)
+        except icontract.ViolationError as violation:
+            # Accepted, and the model then broke its own postcondition.
+            got = f"acceptance, then a contract failed: {str(violation).splitlines()[0]}"
+        else:
+            accepted_concretely = outcome.error is None
+            got = outcome.error.value if outcome.error else "acceptance"
+        detail = f"expected {case.rejects.value} in every state, got {got}"
+        counterexample = {"confirmed": accepted_concretely, "how": detail, "action": str(action)}
+    check = f"always {case.rejects.value}"
+    seconds = time.perf_counter() - t0
+    return [Result(ident, "ERR-1", case.name, check, "rejection", status, seconds, detail, counterexample)]
 
 
 def _first_failing(hypotheses: Hypotheses, trace: k.Trace, position: int) -> tuple[Any, Any]:
@@ -534,5 +681,165 @@ def check_lemmas(
             status, detail = "unknown", f"solver: {solver.reason_unknown()}"
         results.append(
             Result(ident, lemma.rule, "lemma", lemma.name, kind, status, time.perf_counter() - t0, detail)
+        )
+    return results
+
+
+def _confirm_precondition(
+    case: TransitionCase, world: World, after: Ledger, model: z3.ModelRef
+) -> tuple[bool, str, dict[str, Any]]:
+    """Replay a precondition counterexample: the concrete ``step`` against the
+    spec's table evaluated on the same concrete state (ERR-1). (confirmed, how, data)."""
+    from clearspec.transition import step
+    from clearspec_proofs.preconditions import expected_code
+
+    ledger = concretize(world.ledger, model)
+    action = concretize(world.action, model)
+    result = concretize(after, model)
+    with _oracle_context(case):
+        try:
+            expected = expected_code(ledger, action, result)
+        except Exception as error:  # the table itself failed on this state
+            return False, f"the spec table could not be evaluated: {error!r}", {"action": str(action)}
+        try:
+            got = step(ledger, action).error
+            got_text = got.value if got else "acceptance"
+        except icontract.ViolationError as violation:
+            got, got_text = None, f"a contract failed: {str(violation).splitlines()[0]}"
+    expected_text = expected.value if expected else "acceptance"
+    how = f"expected {expected_text} (spec order of checks), got {got_text} (model)"
+    confirmed = got_text != expected_text
+    data = {"confirmed": confirmed, "how": how, "expected": expected_text, "got": got_text}
+    return confirmed, how, data | {"action": str(action)}
+
+
+def check_preconditions(
+    case: TransitionCase,
+    world: World,
+    after: Ledger,
+    trace: k.Trace,
+    hypotheses: Hypotheses,
+    goal_filter: str | None = None,
+) -> list[Result]:
+    """ERR-1 against the spec's own list of checks (``preconditions.TABLE``).
+
+    For the i-th check of spec/errors.md's list: if checks 1..i-1 pass and check
+    i fails, the model rejects with check i's code; and if every check passes,
+    every model guard holds (``accepts``). The hypotheses are the world's
+    assumptions and the invariants before, not the guards. All obligations are
+    first swept for a counterexample with prices fixed, then proved at once (one
+    query); only if that fails is each one proved alone. Each obligation's premise must have a
+    witness (else the check is never first to fail here and is listed in the
+    next obligation's detail, as the rejection kind does). A counterexample is
+    replayed through the concrete ``step`` and the table evaluated concretely.
+    """
+    from clearspec_proofs.preconditions import obligations, spec_checks
+
+    with _oracle_context(case), k.tracing():
+        checks = spec_checks(world.ledger, world.action, after)
+    listed = obligations(case.name, checks, trace)
+    if not any(o.premise is not None and (goal_filter is None or goal_filter in o.ident) for o in listed):
+        return []
+    guards = [g for g, _, _ in trace.guards]
+    base = [c for c in hypotheses.strong if not any(c is g for g in guards)]
+    rlimit = hypotheses.rlimit
+
+    def ask(extra: list[Any], limit: int, escalate: bool) -> tuple[Any, z3.Solver]:
+        solver = _solver(limit)
+        solver.add(*base, *extra)
+        answer = solver.check()
+        for factor in ESCALATION if escalate else ():
+            if answer != z3.unknown:
+                break
+            solver.set("rlimit", limit * factor)
+            answer = solver.check()
+        return answer, solver
+
+    t0 = time.perf_counter()
+    found = [o for o in listed if o.premise is not None and (goal_filter is None or goal_filter in o.ident)]
+    results: list[Result] = []
+    pending: list[str] = []
+    # Non-vacuity: a state where exactly this check is the first to fail, looked
+    # for with prices fixed, then free under a quarter of the limit. A fill at the
+    # oracle's witness price is always fillable (LIQ-3) and within the band
+    # (TRD-3): fixing it too first makes most premises linear.
+    fill_price = [v == 600_000_000 for n, v in world.variables.items() if n == "fill.price"]
+    # First a sweep for counterexamples with prices fixed (linear, quick: a mutant
+    # is caught here); only if it finds none, one query proves them all at once.
+    sweep: dict[int, tuple[Any, z3.Solver]] = {}
+    for obligation in found:
+        refuted = z3.Not(z3.Implies(obligation.premise, obligation.goal))
+        sweep[id(obligation)] = ask([refuted, *hypotheses.witness], rlimit, False)
+    refuted_somewhere = any(answer == z3.sat for answer, _ in sweep.values())
+    combined: Any = z3.unknown
+    if not refuted_somewhere:
+        combined, _ = ask([z3.Not(z3.And(*[z3.Implies(o.premise, o.goal) for o in found]))], rlimit, True)
+    shared = (time.perf_counter() - t0) / len(found)  # the combined query and the sweep
+    for obligation in listed:
+        if obligation.premise is None:
+            pending.append(f"{obligation.check} (holds in this world)")
+            continue
+        if obligation not in found:
+            continue
+        t1 = time.perf_counter()
+        status, detail, counterexample = "proved", "", None
+        if combined != z3.unsat:
+            # A counterexample found with prices fixed, else prove this one alone
+            # (with the escalation only while no other check has a counterexample:
+            # a mutant is then killed, and the rest need not cost minutes).
+            answer, solver = sweep[id(obligation)]
+            if answer != z3.sat:
+                refuted = z3.Not(z3.Implies(obligation.premise, obligation.goal))
+                answer, solver = ask([refuted], rlimit, not refuted_somewhere)
+            if answer == z3.sat:
+                confirmed, how, counterexample = _confirm_precondition(case, world, after, solver.model())
+                status = "counterexample" if confirmed else "unknown"
+                detail = how if confirmed else f"unconfirmed: {how}"
+            elif answer == z3.unknown:
+                status, detail = "unknown", f"solver: {solver.reason_unknown()}"
+        witness = z3.unknown
+        for extra in ([*hypotheses.witness, *fill_price], hypotheses.witness) if fill_price else ():
+            if status != "proved" or witness == z3.sat:
+                break
+            witness, _ = ask([obligation.premise, *extra], max(rlimit // 4, 1), False)
+        if status == "proved" and witness != z3.sat:
+            # "accepts" has no later obligation to hand its check to: it escalates.
+            escalate = obligation.code is None
+            witness, _ = ask([obligation.premise, *hypotheses.witness], rlimit, escalate)
+        if status == "proved" and witness != z3.sat:
+            witness, _ = ask([obligation.premise], max(rlimit // 4, 1), False)
+        if status == "proved":
+            if witness != z3.sat and obligation.code is not None:
+                verdict = "never first to fail" if witness == z3.unsat else "no witness found"
+                pending.append(f"{obligation.check} ({verdict})")
+                continue
+            if witness != z3.sat:
+                status = "unknown"
+                detail = (
+                    "vacuous: the hypotheses and the spec checks are unsatisfiable together"
+                    if witness == z3.unsat
+                    else "no state passing every spec check was found"
+                )
+            else:
+                detail = "non-vacuous: " + (
+                    "every spec check passes and every guard holds"
+                    if obligation.code is None
+                    else f"rejected with {obligation.check.split(' ', 1)[1]}, as the spec orders"
+                )
+        if pending:
+            detail += f"; checks without an obligation before it: {', '.join(pending)}"
+            pending = []
+        results.append(
+            Result(
+                obligation.ident,
+                "ERR-1",
+                case.name,
+                obligation.check,
+                "precondition",
+                status,
+                time.perf_counter() - t1 + shared,
+                detail,
+                counterexample,
+            )
         )
     return results

@@ -107,11 +107,31 @@ def _insurance_fund(ledger: Ledger, asset: str) -> bool:
 def _well_formed(ledger: Ledger) -> bool:
     """What the symbolic world assumes of every state, proved preserved too:
     prices within 1..MAX_AMOUNT, non-quote balances not negative, sizes within
-    the position limit, premium counts not negative."""
+    the position limit, premium counts not negative; and of the times and
+    counters the state remembers: prices accepted and funding paid at or before
+    ``now`` (CLK-1), the INS-6 gate at most ``withdrawal_gate_seconds`` ahead,
+    the block's LIQ-5 usage within its limits, and a final price fixed only
+    from expiry on (EXP-1)."""
     quote = ledger.params.quote_asset
-    conditions: list[bool] = []
+    liq = ledger.params.liquidation
+    now = ledger.now
+    conditions: list[bool] = [ledger.gate_until >= 0, ledger.gate_until <= now + liq.withdrawal_gate_seconds]
     for price in ledger.prices.values():
-        conditions += [price.price >= 1, price.price <= MAX_AMOUNT]
+        conditions += [price.price >= 1, price.price <= MAX_AMOUNT, price.updated_at <= now]
+    for market_id, state in ledger.markets.items():
+        conditions.append(state.last_funding_at <= now)
+        if state.settlement_price is not None:
+            expiry = ledger.params.market_by_id[market_id].expiry
+            conditions += [state.settlement_price >= 1, state.settlement_price <= MAX_AMOUNT]
+            conditions.append(expiry is not None and now >= expiry)
+    for usage in ledger.liquidation_usage.values():
+        conditions += [
+            usage.notional >= 0,
+            usage.notional <= liq.max_notional_per_block,
+            usage.insurance_lost >= 0,
+            usage.insurance_lost <= liq.max_insurance_lost_per_block,
+        ]
+        conditions += [k.and_(done >= 0, done <= initial) for initial, done in usage.positions.values()]
     for account in ledger.accounts.values():
         conditions += [b >= 0 for a, b in account.balances.items() if a != quote]
         for market, position in account.positions.items():

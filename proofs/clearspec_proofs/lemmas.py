@@ -8,9 +8,14 @@ result. They close the gaps the transition obligations leave by design:
   check only on concrete values;
 * LIQ-6/ratio: the arithmetic step that turns LIQ-6's linear transition
   obligation into "the NC/MMR ratio does not fall";
-* ORA-8: with at most f faulty reports among 2f+1 sorted ones, the median lies
-  within the honest reports' range (for the fixed, sorted order; sorting itself
-  is CrossHair's and the tests' part);
+* ORA-7: the model's own ``lower_median``, run on every order of n symbolic
+  reports, returns the element at index (n - 1) div 2 of the sorted reports;
+* ORA-8: with at most f faulty reports among 2f+1 sorted ones, the median the
+  model's ``lower_median`` picks lies within the honest reports' range;
+* MRG-1, MRG-2, LIQ-2, LIQ-4: the spec's formulas for a collateral balance's
+  haircut, the tiered requirements, the NC a closed position releases and the
+  insurance fund delta, restated from the spec text without division, equal
+  what the model's helpers compute;
 * PAR-5: the parameter theorem: if every maintenance fraction covers the largest
   move the circuit breaker admits, an account at or above maintenance before an
   oracle update is not left with negative equity after it.
@@ -18,16 +23,20 @@ result. They close the gaps the transition obligations leave by design:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import z3
 
 from clearspec import kernel as k
-from clearspec.margin import notional, tiered_requirement
-from clearspec.oracle import within_ppm
+from clearspec.liquidation import insurance_fund_delta, nc_released
+from clearspec.margin import asset_risk, notional, tiered_requirement
+from clearspec.oracle import lower_median, within_ppm
 from clearspec.params import PPM, MarginTier, ProtocolParams
+from clearspec.state import OraclePrice, genesis
 from clearspec.trading import fill_fee
 
 
@@ -79,12 +88,62 @@ def _ratio(_: ProtocolParams) -> tuple[list[Any], Any]:
     return hypotheses, after * mmr >= nc * (mmr - d)
 
 
+@functools.total_ordering
+class _Ranked:
+    """A symbolic report price that knows its place among the sorted reports.
+
+    Python's ``sorted`` cannot compare Z3 terms (a comparison is a term, not a
+    bool), so the lemmas hand the model's ``lower_median`` these instead: they
+    compare by rank, which agrees with the prices under the lemma's hypothesis
+    ``p0 <= p1 <= ...``. The model's own sort and index then pick one report,
+    whose price term the lemma reasons about.
+    """
+
+    def __init__(self, rank: int, price: Any) -> None:
+        self.rank = rank
+        self.price = price
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, _Ranked):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Ranked) and self.rank == other.rank
+
+    def __hash__(self) -> int:
+        return hash(self.rank)
+
+
+def _model_median(prices: Sequence[Any], order: Sequence[int]) -> Any:
+    """The price term the model's ``lower_median`` picks from the sorted
+    ``prices`` presented in ``order`` (a permutation of their ranks)."""
+    picked = lower_median(cast(Sequence[int], [_Ranked(i, prices[i]) for i in order]))
+    return cast(_Ranked, picked).price
+
+
+def _lower_median_index(count: int) -> Callable[[ProtocolParams], tuple[list[Any], Any]]:
+    """ORA-7: for every order the ``count`` reports may arrive in, the model's
+    ``lower_median`` returns the element at index ``(n - 1) div 2`` of the
+    sorted reports (equal prices may stand in for each other)."""
+
+    def build(_: ProtocolParams) -> tuple[list[Any], Any]:
+        prices = _ints(*[f"p{i}" for i in range(count)])
+        sorted_ = [prices[i] <= prices[i + 1] for i in range(count - 1)]
+        expected = prices[(count - 1) >> 1]  # ORA-7's index, (n - 1) div 2
+        picks = [_model_median(prices, order) for order in itertools.permutations(range(count))]
+        return [*sorted_, prices[0] >= 1], z3.And([pick == expected for pick in picks])
+
+    return build
+
+
 def _median(count: int) -> Callable[[ProtocolParams], tuple[list[Any], Any]]:
     def build(_: ProtocolParams) -> tuple[list[Any], Any]:
         faulty = (count - 1) // 2
         prices = _ints(*[f"p{i}" for i in range(count)])
         honest = [z3.Bool(f"honest{i}") for i in range(count)]
-        median = prices[faulty]  # the fixed-order lower median: index (n - 1) // 2 of the sorted reports
+        # The model's lower median of the reports, presented in reverse order.
+        median = _model_median(prices, range(count - 1, -1, -1))
         sorted_ = [prices[i] <= prices[i + 1] for i in range(count - 1)]
         enough = z3.Sum([z3.If(h, 1, 0) for h in honest]) >= count - faulty
         below = z3.Or([z3.And(honest[i], prices[i] <= median) for i in range(count)])
@@ -92,6 +151,92 @@ def _median(count: int) -> Callable[[ProtocolParams], tuple[list[Any], Any]]:
         return [*sorted_, enough], z3.And(below, above)
 
     return build
+
+
+def _tiers_as_specified(market_id: str) -> Callable[[ProtocolParams], tuple[list[Any], Any]]:
+    """MRG-2, restated from the spec: ``part_j = max(min(|size|, u_j) - u_{j-1}, 0)``,
+    ``IMR = ceil(sum(part_j * im_j) * P / (S * PPM))`` and the same for MMR with
+    ``mm_j``; a ceiling ``c`` of ``x / d`` is stated as ``d * (c - 1) < x <= d * c``."""
+
+    def build(params: ProtocolParams) -> tuple[list[Any], Any]:
+        market = params.market_by_id[market_id]
+        scale = params.feed_by_id[market.feed].scale
+        size, price = _ints("abs_size", "price")
+        imr, mmr = tiered_requirement(market, size, price, scale)
+        lower: Any = z3.IntVal(0)
+        initial: Any = z3.IntVal(0)
+        maintenance: Any = z3.IntVal(0)
+        for tier in market.tiers:
+            upper = size if tier.up_to_size is None else z3.If(size < tier.up_to_size, size, tier.up_to_size)
+            part = z3.If(upper - lower > 0, upper - lower, 0)
+            initial = initial + part * tier.initial_ppm
+            maintenance = maintenance + part * tier.maintenance_ppm
+            if tier.up_to_size is not None:
+                lower = z3.IntVal(tier.up_to_size)
+        d = scale * PPM
+
+        def ceiling(result: Any, weighted: Any) -> Any:
+            return z3.And(d * (result - 1) < weighted * price, weighted * price <= d * result)
+
+        return [size >= 0, price >= 1], z3.And(ceiling(imr, initial), ceiling(mmr, maintenance))
+
+    return build
+
+
+def _haircut_as_specified(asset_id: str) -> Callable[[ProtocolParams], tuple[list[Any], Any]]:
+    """MRG-1, restated from the spec for a collateral balance ``b >= 0`` at price
+    ``P``: ``value = floor(b * P / S)``, ``imr = value - floor(b * P * w_i / (S * PPM))``,
+    ``mmr = value - floor(b * P * w_m / (S * PPM))``; a floor ``f`` of ``x / d`` is
+    stated as ``d * f <= x < d * (f + 1)``."""
+
+    def build(params: ProtocolParams) -> tuple[list[Any], Any]:
+        asset = params.asset_by_id[asset_id]
+        assert asset.feed is not None
+        scale = params.feed_by_id[asset.feed].scale
+        balance, price = _ints("balance", "price")
+        base = genesis(params, {f.feed_id: 1 for f in params.feeds})
+        ledger = replace(base, prices=base.prices.set(asset.feed, OraclePrice(price, 0, 0)))
+        risk = asset_risk(ledger, asset, balance)
+        exact = balance * price
+
+        def floor(result: Any, x: Any, d: int) -> Any:
+            return z3.And(d * result <= x, x < d * (result + 1))
+
+        d = scale * PPM
+        goal = z3.And(
+            floor(risk.nc, exact, scale),
+            floor(risk.nc - risk.imr, exact * asset.initial_weight_ppm, d),
+            floor(risk.nc - risk.mmr, exact * asset.maintenance_weight_ppm, d),
+        )
+        return [balance >= 0, price >= 1], goal
+
+    return build
+
+
+def _nc_released_rounds_down(_: ProtocolParams) -> tuple[list[Any], Any]:
+    """LIQ-2, restated from the spec: the NC released is ``floor(NC * DMMR / TMMR)``,
+    written without division (``TMMR * r <= NC * DMMR < TMMR * (r + 1)``), so the
+    bankruptcy quote rounds in the account's favour."""
+    nc, released, total = _ints("nc", "released_mmr", "total_mmr")
+    r = nc_released(nc, released, total)
+    return [total > 0], z3.And(total * r <= nc * released, nc * released < total * (r + 1))
+
+
+def _fund_delta_as_specified(params: ProtocolParams) -> tuple[list[Any], Any]:
+    """LIQ-4, restated from the spec: ``fund_delta = surplus`` if ``surplus <= 0``,
+    else ``min(floor(N * max_liquidation_fee_ppm / PPM), surplus)`` with ``N`` the
+    fill's notional ``|received|``."""
+    received, bankruptcy = _ints("received", "bankruptcy")
+    rate = params.liquidation.max_liquidation_fee_ppm
+    delta = insurance_fund_delta(received, bankruptcy, rate)
+    surplus = received - bankruptcy
+    cap_times_ppm = z3.If(received >= 0, received, -received) * rate
+    capped = z3.And(
+        delta <= surplus,
+        delta * PPM <= cap_times_ppm,  # at most the cap, floor(N * rate / PPM)
+        z3.Or(delta == surplus, (delta + 1) * PPM > cap_times_ppm),  # and exactly the smaller one
+    )
+    return [], z3.And(z3.Implies(surplus <= 0, delta == surplus), z3.Implies(surplus > 0, capped))
 
 
 def _maintenance_covers_gap(market_id: str) -> Callable[[ProtocolParams], tuple[list[Any], Any]]:
@@ -130,9 +275,22 @@ def lemmas(params: ProtocolParams) -> list[Lemma]:
         Lemma("TRD-5/fee-rounds-up", "TRD-5", _fee_rounds_up),
         Lemma("TRD-5/fee-pool-never-pays", "TRD-5", _fee_pool_never_pays),
         Lemma("LIQ-6/ratio", "LIQ-6", _ratio),
+        Lemma("LIQ-2/nc-released-rounds-down", "LIQ-2", _nc_released_rounds_down),
+        Lemma("LIQ-4/fund-delta-as-specified", "LIQ-4", _fund_delta_as_specified),
+    ]
+    found += [
+        Lemma(f"MRG-1/haircut-as-specified[{a.asset_id}]", "MRG-1", _haircut_as_specified(a.asset_id))
+        for a in params.assets
+        if a.feed is not None
+    ]
+    found += [
+        Lemma(f"MRG-2/tiers-as-specified[{m}]", "MRG-2", _tiers_as_specified(m)) for m in params.market_by_id
     ]
     # ORA-8 for every number of reports an update may carry: quorum to all reporters.
     reporters = len(params.oracle.reporters)
+    found += [
+        Lemma(f"ORA-7/lower-median-{n}", "ORA-7", _lower_median_index(n)) for n in range(1, reporters + 1)
+    ]
     found += [
         Lemma(f"ORA-8/median-{n}", "ORA-8", _median(n))
         for n in range(max(params.oracle.quorum, 1), reporters + 1)

@@ -201,10 +201,6 @@ MARGIN = (
         "threshold",
         ("withdraw-quote", "transfer"),
         "an account exactly at initial margin counts as below it",
-        missing=(
-            "MRG-3's boundary: an obligation that an update ending exactly at NC == IMR is accepted "
-            "(the prover shows that accepted actions are safe; a stricter check accepts fewer)"
-        ),
     ),
     _m(
         "M02-initial-uses-maintenance",
@@ -214,11 +210,6 @@ MARGIN = (
         "threshold",
         ("withdraw-quote", "transfer", "trade-buy"),
         "the initial-margin check compares with the maintenance requirement",
-        missing=(
-            "MRG-3/MRG-5 written out on the risk fields (NC >= IMR after a withdrawal, transfer or "
-            "fill): COL-4's and COL-5's contracts call meets_initial itself, so they agree with any "
-            "mutant of it"
-        ),
     ),
     _m(
         "M03-liquidatable-at-maintenance",
@@ -237,11 +228,6 @@ MARGIN = (
         "comparison",
         ("trade-buy", "trade-sell"),
         "MRG-4 accepts an update below initial margin that lowers NC/MMR",
-        missing=(
-            "MRG-4 written out on the risk fields in settle_trades' postcondition (MMR does not rise "
-            "and NC/MMR does not fall, or IMR is met): that contract calls update_allowed itself, "
-            "so it agrees with any mutant of it"
-        ),
     ),
     _m(
         "M05-initial-tier-uses-maintenance",
@@ -249,12 +235,8 @@ MARGIN = (
         "initial_weighted = initial_weighted + part * tier.initial_ppm",
         "initial_weighted = initial_weighted + part * tier.maintenance_ppm",
         "threshold",
-        ("withdraw-quote", "trade-buy"),
+        ("lemma", "withdraw-quote", "trade-buy"),
         "the initial requirement is computed with the maintenance fractions (no buffer)",
-        missing=(
-            "an obligation pinning IMR to the tiers' initial fractions (MRG-2): tiered_requirement's "
-            "contracts only require IMR >= MMR >= 0, which the swap keeps"
-        ),
     ),
     _m(
         "M06-mark-ignores-final-price",
@@ -262,13 +244,8 @@ MARGIN = (
         "return ledger.price(market.feed) if fixed is None else fixed",
         "return ledger.price(market.feed)",
         "precondition",
-        ("settle-expiry",),
+        ("withdraw-settled", "settle-expiry-fixed"),
         "a dated market's positions stay valued at the oracle after the final price is fixed",
-        missing=(
-            "a transition on a dated market whose final price is fixed while the oracle has moved on: "
-            "the symbolic world starts every market without a final price, and within settle-expiry "
-            "the final price is the oracle price"
-        ),
     ),
     _m(
         "M07-haircut-weight-swapped",
@@ -276,13 +253,8 @@ MARGIN = (
         "imr = value - k.mul_div_floor(balance * price, asset.initial_weight_ppm, scale * PPM)",
         "imr = value - k.mul_div_floor(balance * price, asset.maintenance_weight_ppm, scale * PPM)",
         "threshold",
-        ("withdraw-collateral",),
+        ("lemma", "withdraw-collateral"),
         "collateral's initial haircut uses the maintenance weight",
-        missing=(
-            "an obligation pinning IMR's collateral haircut to initial_weight_ppm (MRG-1): asset_risk's "
-            "contracts only require NC >= IMR >= MMR, which the swap keeps, and every margin "
-            "obligation goes through asset_risk itself"
-        ),
     ),
 )
 
@@ -332,11 +304,6 @@ COLLATERAL = (
         "precondition",
         ("withdraw-quote",),
         "withdrawals are not gated after negative collateral was seen (INS-6)",
-        missing=(
-            "INS-6 for withdrawals: the symbolic world's gate_until is genesis' constant, so the "
-            "gate guard is concretely true; a world with a symbolic gate_until and the postcondition "
-            "'accepted only if now >= gate_until' on withdraw and transfer would catch it"
-        ),
     ),
     _m(
         "C06-self-transfer",
@@ -344,12 +311,8 @@ COLLATERAL = (
         "k.require(action.source != action.destination, ErrorCode.SELF_TRANSFER, action.source)",
         "k.require(True, ErrorCode.SELF_TRANSFER, action.source)",
         "precondition",
-        ("transfer",),
+        ("transfer-self",),
         "a transfer to oneself is accepted (the destination credit overwrites the source debit)",
-        missing=(
-            "a transfer case with source == destination: the catalogue's transfer names two distinct "
-            "accounts, so the guard is concretely true; with such a case conservation[USDC] fails"
-        ),
     ),
     _m(
         "C07-transfer-checks-destination-margin",
@@ -377,11 +340,6 @@ COLLATERAL = (
         "threshold",
         ("deposit-quote",),
         "a zero amount is accepted",
-        missing=(
-            "COL-1's boundary: an obligation that amount == 0 is rejected with NON_POSITIVE_AMOUNT. A "
-            "zero amount moves nothing, so no invariant sees it, and ERR-1's rejection obligations "
-            "check each check's code where the check fails, not where the spec says it must"
-        ),
     ),
     _m(
         "C10-no-amount-bound",
@@ -391,10 +349,6 @@ COLLATERAL = (
         "precondition",
         ("deposit-quote",),
         "deposits are not bounded by MAX_AMOUNT (PAR-1)",
-        missing=(
-            "PAR-1 as an invariant: every balance, pool and net deposit stays within a bound "
-            "(the no-overflow property implementers with fixed-width integers rely on)"
-        ),
     ),
 )
 
@@ -443,10 +397,6 @@ TRADING = (
         "precondition",
         ("trade-buy",),
         "fills far from the oracle price are accepted (TRD-3)",
-        missing=(
-            "TRD-3 as a postcondition of settle_trades: every fill price is within price_band_ppm "
-            "of the oracle price (margin checks alone admit a fill that moves value between accounts)"
-        ),
     ),
     _m(
         "T06-taker-side-swapped",
@@ -456,10 +406,6 @@ TRADING = (
         "sign",
         ("trade-buy", "trade-sell"),
         "the taker's side is inverted (a buy sells)",
-        missing=(
-            "TRD-4's direction as a postcondition of settle_trades: a BUY raises the taker's size by "
-            "the fill size and lowers the maker's (every invariant is symmetric in the side)"
-        ),
     ),
     _m(
         "T07-taker-quote-sign",
@@ -499,10 +445,6 @@ ORACLE = (
         "comparison",
         ("oracle-update",),
         "the staleness check subtracts the wrong way round (stale reports pass)",
-        missing=(
-            "ORA-5 as a postcondition of apply_oracle_update: every report of an accepted update is "
-            "at most max_age old (no invariant mentions report times)"
-        ),
     ),
     _m(
         "O03-quorum-strict",
@@ -521,10 +463,6 @@ ORACLE = (
         "precondition",
         ("oracle-update",),
         "the per-update deviation bound (circuit breaker, ORA-9) is not enforced",
-        missing=(
-            "ORA-9 as a postcondition of apply_oracle_update: the new price is within "
-            "max_deviation_ppm of the previous one (the premise PAR-5 relies on)"
-        ),
     ),
     _m(
         "O05-band-comparison-swapped",
@@ -541,14 +479,8 @@ ORACLE = (
         "return ordered[k.div_floor(len(ordered) - 1, 2)]",
         "return ordered[k.div_floor(len(ordered), 2)]",
         "threshold",
-        ("oracle-update",),
+        ("lemma", "oracle-update"),
         "the upper median instead of the lower one (differs for an even number of reports)",
-        missing=(
-            "none in the prover by design: it replaces lower_median by the fixed-order selection "
-            "(transitions.fixed_order_oracle) and ORA-8's lemma picks its own index; lower_median's "
-            "contracts and tests/test_oracle.py catch it. An ORA-8 lemma that takes the index from "
-            "the model would"
-        ),
     ),
 )
 
@@ -606,10 +538,6 @@ FUNDING = (
         "precondition",
         ("premium-sample",),
         "premium samples are not clamped (FND-1)",
-        missing=(
-            "FND-1 as an invariant: |premium_sum| <= premium_count * premium clamp (the rate is "
-            "clamped again in FND-2, so no balance invariant sees an unclamped sample)"
-        ),
     ),
     _m(
         "F07-rate-unclamped",
@@ -701,11 +629,6 @@ LIQUIDATION = (
         "precondition",
         ("liquidate",),
         "an account above maintenance can be liquidated (and charged the fee)",
-        missing=(
-            "LIQ-1 as a postcondition of liquidate: the settled account was below maintenance; the "
-            "guard is the only place the condition lives, and no invariant sees a healthy account "
-            "lose a fee"
-        ),
     ),
     _m(
         "L02-liquidation-flips-position",
@@ -715,12 +638,6 @@ LIQUIDATION = (
         "precondition",
         ("liquidate",),
         "a liquidation fill may be larger than the position (LIQ-7)",
-        missing=(
-            "liquidation usage in the symbolic world: LIQ-5's per-block limit (done + size <= allowed "
-            "<= the size at the block's first liquidation) already bounds the fill by the position "
-            "when the block has no earlier liquidation, which is all the world has; after an earlier "
-            "liquidation and a trade that shrank the position, the fill could flip it"
-        ),
     ),
     _m(
         "L03-fillable-price-dropped",
@@ -730,11 +647,6 @@ LIQUIDATION = (
         "precondition",
         ("liquidate",),
         "fills worse than the fillable price are accepted (LIQ-3)",
-        missing=(
-            "LIQ-3 as a postcondition of liquidate: the fill price is no worse for the account than the "
-            "fillable price. Without the guard the fund still pays exactly the bankruptcy difference, "
-            "so every invariant and LIQ-6 hold: the fund just pays for fills the rule forbids"
-        ),
     ),
     _m(
         "L04-surplus-strict",
@@ -752,12 +664,8 @@ LIQUIDATION = (
         "fee = k.min_(k.mul_div_floor(k.abs_(received), max_fee_ppm, PPM), surplus)",
         "fee = surplus",
         "fee",
-        ("liquidate",),
+        ("lemma", "liquidate"),
         "the fund takes the whole surplus, not at most max_liquidation_fee_ppm of the quote",
-        missing=(
-            "LIQ-4's cap as a postcondition of insurance_fund_delta: the fund gains at most "
-            "floor(|quote| * max_liquidation_fee_ppm / 1e6); its contracts bound it by the surplus only"
-        ),
     ),
     _m(
         "L06-liquidation-fee-max",
@@ -798,10 +706,10 @@ LIQUIDATION = (
     _m(
         "L10-bankruptcy-rounds-down",
         "liquidation.py",
-        "return -dnnv - k.div_floor(nc * (mmr_before - mmr_after), total_mmr)",
-        "return -dnnv - k.div_ceil(nc * (mmr_before - mmr_after), total_mmr)",
+        "return k.div_floor(nc * released_mmr, total_mmr)",
+        "return k.div_ceil(nc * released_mmr, total_mmr)",
         "rounding",
-        ("liquidate",),
+        ("lemma", "liquidate", "deleverage"),
         "the bankruptcy quote rounds against the account",
     ),
     _m(
@@ -812,11 +720,6 @@ LIQUIDATION = (
         "precondition",
         ("liquidate",),
         "the per-block liquidation notional limit is not enforced (LIQ-5)",
-        missing=(
-            "LIQ-5 as an invariant on liquidation_usage (usage notional <= max_notional_per_block), "
-            "with symbolic usage in the world: the example limit is 10**30, so the guard is "
-            "also unreachable with these parameters"
-        ),
     ),
     _m(
         "L12-no-withdrawal-gate",
@@ -824,12 +727,8 @@ LIQUIDATION = (
         "return replace(ledger, gate_until=k.ite(nc < 0, gate, ledger.gate_until))",
         "return ledger",
         "precondition",
-        ("liquidate", "report-negative"),
+        ("report-negative", "liquidate"),
         "seeing negative collateral does not gate withdrawals (INS-6)",
-        missing=(
-            "INS-6 as a postcondition of gate_if_negative: NC < 0 implies gate_until >= now + "
-            "withdrawal_gate_seconds (its contract only says the gate never falls)"
-        ),
     ),
     _m(
         "L13-counterparty-margin-unchecked",
@@ -839,10 +738,6 @@ LIQUIDATION = (
         "comparison",
         ("liquidate",),
         "the counterparty's MRG-4 check compares the account after the fill with itself",
-        missing=(
-            "MRG-4 for the liquidation counterparty as a postcondition of liquidate, as settle_trades "
-            "has for its accounts: liquidate checks it only as a guard, so a wrong guard goes unseen"
-        ),
     ),
     _m(
         "L14-socialised-loss-rounds-down",
@@ -875,11 +770,6 @@ DELEVERAGING = (
         "threshold",
         ("deleverage",),
         "an account with NC == 0 counts as bankrupt",
-        missing=(
-            "ADL-1's boundary: an obligation that NC == 0 is rejected with NOT_BANKRUPT. The state is "
-            "the same either way (at NC == 0 the next check needs fund < 0, which INS-3 excludes, so "
-            "the action is still rejected), only the error code changes to FUND_CAN_COVER"
-        ),
     ),
     _m(
         "D02-fund-could-cover",
@@ -889,10 +779,6 @@ DELEVERAGING = (
         "precondition",
         ("deleverage",),
         "accounts are deleveraged although the insurance fund could cover the deficit (ADL-1)",
-        missing=(
-            "ADL-1 as a postcondition of deleverage: the fund was smaller than the deficit (-NC); "
-            "no invariant relates deleveraging to the fund"
-        ),
     ),
     _m(
         "D03-counterparty-quote-sign",
@@ -929,11 +815,6 @@ DELEVERAGING = (
         "threshold",
         ("deleverage",),
         "the bankruptcy quote of ADL-3 uses the whole MMR, collateral haircuts included",
-        missing=(
-            "ADL-3's purpose as a postcondition of deleverage: an account whose whole position was "
-            "offset ends with NC >= 0 (no negative equity after deleveraging); both sides move the "
-            "same quote, so conservation and zero-sum hold whatever the quote"
-        ),
     ),
 )
 
@@ -965,11 +846,6 @@ INSURANCE = (
         "precondition",
         ("fund-insurance",),
         "an account pays into the fund more quote than it holds (borrowing against collateral)",
-        missing=(
-            "COL-4's 'no borrowing by withdrawal' as a postcondition of fund_insurance (and withdraw): "
-            "a quote balance that covered the amount stays >= 0; quote balances may be negative "
-            "otherwise, and the margin check still holds"
-        ),
     ),
     _m(
         "I04-fund-not-credited",
@@ -986,12 +862,8 @@ INSURANCE = (
         "k.require(len(account.positions) == 0, ErrorCode.HAS_POSITIONS, action.account)",
         "k.require(True, ErrorCode.HAS_POSITIONS, action.account)",
         "precondition",
-        ("cover-bad-debt",),
+        ("cover-bad-debt-positions",),
         "the fund covers an account that still holds positions (INS-4)",
-        missing=(
-            "a cover-bad-debt case on an account with positions: the case's account is flat, so "
-            "the guard is concretely true in the prover's world"
-        ),
     ),
 )
 
@@ -1044,10 +916,6 @@ TRANSITION = (
         "precondition",
         ("advance-time",),
         "the clock may go back (CLK-1)",
-        missing=(
-            "CLK-1 as a postcondition of advance_time: result.now >= ledger.now (spec/proofs.md "
-            "lists it as the case's guard, not a goal)"
-        ),
     ),
 )
 

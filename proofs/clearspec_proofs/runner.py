@@ -85,6 +85,10 @@ def prove_all(
     if not work and goal_filter is None:
         work = units(None, params)
         goal_filter = only
+    if goal_filter is not None:
+        # A selection of obligations may leave out the acceptance obligation the
+        # slices rely on (see withdraw_unsupported): each transition whole.
+        work = [Unit(case, 0, 1) for case in dict.fromkeys(u.case for u in work)]
     jobs = [(unit, params, rlimit or DEFAULT_RLIMIT, goal_filter, invariant_modules) for unit in work]
     count = workers or min(len(jobs), os.cpu_count() or 1) or 1
     os.environ["CLEARSPEC_SLOW_CHECKS"] = "1"
@@ -106,7 +110,24 @@ def prove_all(
                     f"[{done}/{len(jobs)}] {name}: {len(batch)} obligations, {failed} not proved "
                     f"({time.perf_counter() - started:.1f}s)"
                 )
+    withdraw_unsupported(results)
     return sorted(results, key=lambda r: (r["transition"], r["kind"], r["invariant"]))
+
+
+def withdraw_unsupported(results: list[dict[str, Any]]) -> None:
+    """PRF-1 across slices: a slice other than a transition's first does not show
+    its hypotheses satisfiable again; the first does, as the obligation
+    ``CASE/acceptance/can be accepted``. A proof that relied on it stands only
+    if that obligation is proved; otherwise it becomes ``unknown``."""
+    from clearspec_proofs.engine import SHOWN_BY_ACCEPTANCE
+
+    accepted = {r["transition"] for r in results if r["kind"] == "acceptance" and r["status"] == "proved"}
+    for result in results:
+        detail = str(result.get("detail") or "")
+        transition = result["transition"]
+        if result["status"] == "proved" and SHOWN_BY_ACCEPTANCE in detail and transition not in accepted:
+            result["status"] = "unknown"
+            result["detail"] = f"{detail}; but {transition}/acceptance/can be accepted is not proved"
 
 
 def _split_pattern(only: str | None) -> tuple[str | None, str | None]:

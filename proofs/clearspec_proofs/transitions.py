@@ -35,12 +35,24 @@ from clearspec.actions import (
     Transfer,
     Withdraw,
 )
+from clearspec.errors import ErrorCode
 from clearspec.params import DeficitPolicy, ProtocolParams
 from clearspec_proofs.symbolic import Shape, World
 
 PERPS = Shape()
-# One dated market, every account holding it, the clock past its expiry.
-EXPIRY = Shape(accounts=("a0", "a1", "a2"), markets=("BTC-DEC",), collateral=("BTC",))
+# a0 may have been liquidated earlier in this block (LIQ-5: symbolic usage).
+LIQUIDATION = Shape(usage=("a0",))
+# One dated market, every account holding it, the clock symbolic (before or past
+# its expiry), no final price yet.
+EXPIRY = Shape(accounts=("a0", "a1", "a2"), markets=("BTC-DEC",), collateral=("BTC",), symbolic_now=True)
+# The same after a first settlement fixed the final price; the oracle has moved on.
+SETTLED = Shape(
+    accounts=("a0", "a1", "a2"),
+    markets=("BTC-DEC",),
+    collateral=("BTC",),
+    settled=("BTC-DEC",),
+    symbolic_now=True,
+)
 # a2 holds collateral only, so it can be the subject of bad-debt actions.
 FLAT = Shape(accounts=("a0", "a1", "a2"), markets=("BTC-PERP",), collateral=("BTC",), flat=("a2",))
 
@@ -57,6 +69,9 @@ class TransitionCase:
     expiry: bool = False
     # Which parameter sets the case applies to (deleveraging needs a deleverage market).
     applies: Callable[[ProtocolParams], bool] = lambda params: True
+    # ERR-1: the code every state must reject the action with, for an action the
+    # spec always refuses (a self-transfer, covering an account with positions).
+    rejects: ErrorCode | None = None
 
 
 def _reports(world: World, feed: str, count: int) -> tuple[PriceReport, ...]:
@@ -95,6 +110,13 @@ CASES: tuple[TransitionCase, ...] = (
     TransitionCase("withdraw-quote", "COL-4", PERPS, lambda w: Withdraw("a0", "USDC", w.var("amount"))),
     TransitionCase("withdraw-collateral", "COL-4", PERPS, lambda w: Withdraw("a0", "BTC", w.var("amount"))),
     TransitionCase("transfer", "COL-5", PERPS, lambda w: Transfer("a0", "a1", "USDC", w.var("amount"))),
+    TransitionCase(
+        "transfer-self",
+        "COL-5",
+        PERPS,
+        lambda w: Transfer("a0", "a0", "USDC", w.var("amount")),
+        rejects=ErrorCode.SELF_TRANSFER,
+    ),
     TransitionCase("advance-time", "CLK-1", PERPS, lambda w: AdvanceTime(w.var("now"))),
     TransitionCase(
         "oracle-update",
@@ -110,7 +132,7 @@ CASES: tuple[TransitionCase, ...] = (
     TransitionCase(
         "liquidate",
         "LIQ-1..LIQ-7",
-        PERPS,
+        LIQUIDATION,
         lambda w: Liquidate("BTC-PERP", "a0", "a1", w.var("fill.size"), w.var("fill.price"), w.var("fee")),
     ),
     TransitionCase(
@@ -124,7 +146,26 @@ CASES: tuple[TransitionCase, ...] = (
     TransitionCase("report-negative", "INS-6", PERPS, lambda w: ReportNegativeCollateral("a0")),
     TransitionCase("cover-bad-debt", "INS-4", FLAT, lambda w: CoverBadDebt("a2")),
     TransitionCase(
+        "cover-bad-debt-positions",
+        "INS-4",
+        PERPS,
+        lambda w: CoverBadDebt("a0"),
+        rejects=ErrorCode.HAS_POSITIONS,
+    ),
+    TransitionCase(
         "settle-expiry", "EXP-1..EXP-4", EXPIRY, lambda w: SettleExpiry("BTC-DEC", ("a0", "a1")), expiry=True
+    ),
+    # EXP-1: a later settlement uses the final price fixed by the first one.
+    TransitionCase(
+        "settle-expiry-fixed",
+        "EXP-1..EXP-4",
+        SETTLED,
+        lambda w: SettleExpiry("BTC-DEC", ("a0", "a1")),
+        expiry=True,
+    ),
+    # EXP-1, MRG-1: after the final price is fixed, margin values the positions at it.
+    TransitionCase(
+        "withdraw-settled", "COL-4", SETTLED, lambda w: Withdraw("a0", "USDC", w.var("amount")), expiry=True
     ),
 )
 
