@@ -37,7 +37,13 @@ def _scale(ledger: Ledger, feed: str) -> int:
     return ledger.params.feed_by_id[feed].scale
 
 
-@icontract.ensure(lambda size, result: k.holds(k.implies(size >= 0, result >= 0)), enabled=k.SLOW_CONTRACTS)
+@icontract.require(
+    lambda scale: k.holds(scale > 0), "PAR-2: a feed's scale is positive", enabled=k.SLOW_CONTRACTS
+)
+@icontract.ensure(
+    lambda size, price, result: k.holds(k.implies(k.and_(size >= 0, price >= 0), result >= 0)),
+    enabled=k.SLOW_CONTRACTS,
+)
 def notional(size: int, price: int, scale: int) -> int:
     """``size * price / scale`` rounded down (a long is worth less, a short owes more)."""
     return k.mul_div_floor(size, price, scale)

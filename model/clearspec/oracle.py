@@ -73,6 +73,9 @@ def lower_median(prices: Sequence[int]) -> int:
 
 
 @icontract.require(lambda reference: k.holds(reference > 0), enabled=k.SLOW_CONTRACTS)
+@icontract.require(
+    lambda band_ppm: k.holds(band_ppm >= 0), "PAR-2: a band is not negative", enabled=k.SLOW_CONTRACTS
+)
 @icontract.ensure(
     lambda value, reference, result: k.holds(k.implies(value == reference, result)), enabled=k.SLOW_CONTRACTS
 )
