@@ -20,9 +20,10 @@ from clearspec import trading
 from clearspec.examples import example_params
 from clearspec.params_file import params_to_json
 from clearspec.state import Ledger
-from clearspec_proofs.engine import check_case, check_lemmas
+from clearspec_proofs.engine import SHOWN_BY_ACCEPTANCE, check_case, check_lemmas
 from clearspec_proofs.invariants import register_invariant, unregister_invariant
 from clearspec_proofs.lemmas import lemmas
+from clearspec_proofs.runner import withdraw_unsupported
 from clearspec_proofs.transitions import CASES
 
 PARAMS = example_params()
@@ -53,7 +54,7 @@ def test_every_obligation_is_proved_and_none_is_vacuous(tmp_path: Path) -> None:
     # ERR-1/STA-2: every check with a witness rejects with its code, ledger unchanged.
     rejections = [o for o in obligations if o["kind"] == "rejection"]
     assert len(rejections) >= 60 and all(o["detail"].startswith("rejected with") for o in rejections)
-    assert {"inductive", "delta-sum", "frame", "contract", "lemma", "theorem"} <= {
+    assert {"inductive", "delta-sum", "frame", "contract", "lemma", "theorem", "precondition"} <= {
         o["kind"] for o in obligations
     }
     for key in ("id", "rule", "transition", "invariant", "status", "seconds"):
@@ -151,3 +152,23 @@ def test_a_designers_invariant_module_reaches_the_spawned_workers(tmp_path: Path
     assert obligation["status"] == "counterexample" and obligation["counterexample"]["confirmed"]
     missing = _prove("--only", "deposit-quote", "--invariants", str(tmp_path / "absent.py"))
     assert missing.returncode == 2 and "absent.py: FileNotFoundError" in missing.stderr
+
+
+def test_a_slice_proof_stands_only_with_its_acceptance_obligation() -> None:
+    # PRF-1 across slices: proofs made in a slice that did not show the
+    # hypotheses satisfiable are withdrawn when the acceptance obligation fails.
+    trusted = f"non-vacuous (weak hypotheses{SHOWN_BY_ACCEPTANCE})"
+
+    def result(transition: str, kind: str, status: str, detail: str) -> dict[str, Any]:
+        return {"transition": transition, "kind": kind, "status": status, "detail": detail}
+
+    results = [
+        result("t", "acceptance", "unknown", "the strong hypotheses could not be shown satisfiable"),
+        result("t", "inductive", "proved", trusted),
+        result("t", "inductive", "proved", "non-vacuous (weak hypotheses)"),
+        result("u", "acceptance", "proved", "non-vacuous: some state accepts the action"),
+        result("u", "contract", "proved", trusted),
+    ]
+    withdraw_unsupported(results)
+    assert [r["status"] for r in results] == ["unknown", "unknown", "proved", "proved", "proved"]
+    assert "t/acceptance/can be accepted is not proved" in results[1]["detail"]
