@@ -43,7 +43,8 @@ def _prove(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_every_obligation_is_proved_and_none_is_vacuous(tmp_path: Path) -> None:
-    done = _prove("--counterexamples", str(tmp_path))
+    # --deterministic: a CI machine's load must not turn a proof into unknown.
+    done = _prove("--deterministic", "--counterexamples", str(tmp_path))
     report = json.loads(done.stdout)
     failed = [(o["id"], o["status"], o["detail"]) for o in report["obligations"] if o["status"] != "proved"]
     assert done.returncode == 0 and not failed, failed
@@ -93,7 +94,11 @@ def test_a_broken_fee_yields_a_confirmed_counterexample(monkeypatch: pytest.Monk
         return -k.mul_div_ceil(notional_amount, rate_ppm, 1_000_000)
 
     monkeypatch.setattr(trading, "fill_fee", truncated)
-    results = check_case(_case("trade-buy"), PARAMS)
+    # The obligations about fees (the fee pool's invariant and TRD-5's contracts):
+    # the whole transition is proved by the test above, and a broken model can
+    # make its other queries run to their limits.
+    results = check_case(_case("trade-buy"), PARAMS, goal_filter="fee")
+    assert {"inductive", "contract"} <= {r.kind for r in results}
     broken = [r for r in results if r.status == "counterexample"]
     assert broken, [r.id for r in results]
     assert any(r.counterexample and r.counterexample["confirmed"] for r in broken)

@@ -57,6 +57,7 @@ def _run_prove(args: argparse.Namespace) -> int:
         rlimit=args.rlimit,
         progress=None if args.quiet else stderr_progress,
         invariant_modules=tuple(args.invariants),
+        deterministic=args.deterministic,
     )
     if not results:
         print(f"no obligation matches {args.only!r}", file=sys.stderr)
@@ -115,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--workers", type=int, help="processes to use (default: every core)")
     prove.add_argument("--rlimit", type=int, help="Z3 resource limit per query (deterministic)")
     prove.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
+    prove.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="Z3's plain SMT core: answers independent of the machine's load, about twice as slow",
+    )
     prove.add_argument(
         "--invariants",
         metavar="MODULE",

@@ -19,6 +19,7 @@ deterministic resource limit; ``unknown`` is a failure.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import time
 from collections import defaultdict
@@ -278,12 +279,18 @@ class Hypotheses:
         return self._satisfiable[strength]
 
 
+# Set by ``clearspec prove --deterministic`` (read here, so spawned workers see it).
+DETERMINISTIC_ENV = "CLEARSPEC_DETERMINISTIC_SOLVER"
+
+
 def _solver(rlimit: int) -> z3.Solver:
-    """Z3's default solver under a deterministic resource limit. Its non-linear
-    strategy also tries some tactics for a bounded wall-clock time, so on a
+    """Z3's default solver under a resource limit. Its strategy for non-linear
+    queries also tries some tactics for a bounded wall-clock time, so on a
     loaded machine a hard query can come back ``unknown`` where an idle machine
-    proves it; :func:`_check_goal` then retries with a larger limit."""
-    solver = z3.Solver()
+    proves it; :func:`_check_goal` then retries with a larger limit. With
+    ``DETERMINISTIC_ENV`` set, Z3's plain SMT core instead: slower, but its
+    answers depend on the resource limit alone."""
+    solver = z3.SimpleSolver() if os.environ.get(DETERMINISTIC_ENV) else z3.Solver()
     solver.set("rlimit", rlimit)
     return solver
 

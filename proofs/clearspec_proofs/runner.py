@@ -72,10 +72,12 @@ def prove_all(
     rlimit: int | None = None,
     progress: Callable[[str], None] | None = None,
     invariant_modules: tuple[str, ...] = (),
+    deterministic: bool = False,
 ) -> list[dict[str, Any]]:
     """Run every obligation whose transition or id contains ``only``, with the
-    invariants that ``invariant_modules`` register added to the built-in ones."""
-    from clearspec_proofs.engine import DEFAULT_RLIMIT
+    invariants that ``invariant_modules`` register added to the built-in ones;
+    ``deterministic``: with Z3's plain SMT core (engine._solver)."""
+    from clearspec_proofs.engine import DEFAULT_RLIMIT, DETERMINISTIC_ENV
     from clearspec_proofs.invariants import load_invariant_modules
 
     load_invariant_modules(invariant_modules)  # fail here, not in every worker
@@ -92,6 +94,10 @@ def prove_all(
     jobs = [(unit, params, rlimit or DEFAULT_RLIMIT, goal_filter, invariant_modules) for unit in work]
     count = workers or min(len(jobs), os.cpu_count() or 1) or 1
     os.environ["CLEARSPEC_SLOW_CHECKS"] = "1"
+    if deterministic:
+        os.environ[DETERMINISTIC_ENV] = "1"
+    else:
+        os.environ.pop(DETERMINISTIC_ENV, None)
     # Term order must not depend on string hashing, or Z3's deterministic
     # resource limit would give different answers from run to run.
     os.environ["PYTHONHASHSEED"] = "0"
