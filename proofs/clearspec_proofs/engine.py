@@ -237,6 +237,7 @@ class Hypotheses:
         # A fill at the oracle price (LIQ-3: always fillable; TRD-3: within the
         # band) makes the remaining products linear: tried first for a model.
         at_oracle = [v == _WITNESS_PRICE for n, v in world.variables.items() if n == "fill.price"]
+        self.fill_at_witness_price = at_oracle
         self._model_searches = [self.witness + at_oracle, self.witness] if at_oracle else [self.witness]
         # True in every slice of a transition but the first (runner.SLICES): the
         # first shows the strong hypotheses satisfiable, as the obligation
@@ -459,6 +460,17 @@ def _always_rejected_id(case: TransitionCase) -> str:
     return f"{case.name}/rejection/always {case.rejects.value}"
 
 
+def _always_rejected_result(
+    case: TransitionCase, started: float, status: str, detail: str, counterexample: dict[str, Any] | None
+) -> Result:
+    """The one ``CASE/rejection/always CODE`` obligation of a case the spec refuses."""
+    assert case.rejects is not None
+    check = f"always {case.rejects.value}"
+    seconds = time.perf_counter() - started
+    ident = _always_rejected_id(case)
+    return Result(ident, "ERR-1", case.name, check, "rejection", status, seconds, detail, counterexample)
+
+
 def _witness_state(world: World, hypotheses: list[Any], rlimit: int, params: ProtocolParams) -> Any:
     """A model of ``hypotheses``, looked for first with prices fixed (linear), or None."""
     for extra in (_witness_constraints(world, params), []):
@@ -511,9 +523,7 @@ def check_always_rejected(
             got = outcome.error.value if outcome.error else "acceptance"
             detail = f"expected {case.rejects.value} and the same ledger, got {got} (same ledger: {same})"
             counterexample = {"confirmed": True, "how": detail, "action": str(action)}
-    check = f"always {case.rejects.value}"
-    seconds = time.perf_counter() - t0
-    return [Result(ident, "ERR-1", case.name, check, "rejection", status, seconds, detail, counterexample)]
+    return [_always_rejected_result(case, t0, status, detail, counterexample)]
 
 
 def check_never_accepted(
@@ -553,9 +563,7 @@ def check_never_accepted(
             got = outcome.error.value if outcome.error else "acceptance"
         detail = f"expected {case.rejects.value} in every state, got {got}"
         counterexample = {"confirmed": accepted_concretely, "how": detail, "action": str(action)}
-    check = f"always {case.rejects.value}"
-    seconds = time.perf_counter() - t0
-    return [Result(ident, "ERR-1", case.name, check, "rejection", status, seconds, detail, counterexample)]
+    return [_always_rejected_result(case, t0, status, detail, counterexample)]
 
 
 def _first_failing(hypotheses: Hypotheses, trace: k.Trace, position: int) -> tuple[Any, Any]:
@@ -808,7 +816,7 @@ def check_preconditions(
     # for with prices fixed, then free under a quarter of the limit. A fill at the
     # oracle's witness price is always fillable (LIQ-3) and within the band
     # (TRD-3): fixing it too first makes most premises linear.
-    fill_price = [v == 600_000_000 for n, v in world.variables.items() if n == "fill.price"]
+    fill_price = hypotheses.fill_at_witness_price
     # First a sweep for counterexamples with prices fixed (linear, quick: a mutant
     # is caught here); only if it finds none, one query proves them all at once.
     sweep: dict[int, tuple[Any, z3.Solver]] = {}
