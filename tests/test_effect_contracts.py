@@ -18,6 +18,7 @@ import icontract
 import pytest
 
 from clearspec import deleveraging, funding, insurance, liquidation, margin, positions, trading
+from clearspec import kernel as k
 from clearspec.actions import (
     AdvanceTime,
     Deleverage,
@@ -226,7 +227,7 @@ def _statuses(pattern: str) -> list[str]:
 
 
 def test_new_lemmas_are_proved_on_the_model() -> None:
-    for pattern in ("MRG-1/", "MRG-2/", "ORA-7/", "LIQ-4/", "ORA-8/"):
+    for pattern in ("MRG-1/", "MRG-2/", "ORA-7/", "LIQ-2/", "LIQ-4/", "ORA-8/"):
         assert set(_statuses(pattern)) == {"proved"}, pattern
 
 
@@ -257,6 +258,17 @@ def test_liq4_lemma_catches_an_uncapped_fee(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(lemmas, "insurance_fund_delta", buggy)
     assert "counterexample" in _statuses("LIQ-4/")
+
+
+def test_liq2_lemma_catches_a_bankruptcy_quote_rounding_against_the_account(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # L10: the NC released by the closed part rounds up, so the quote rounds down.
+    def buggy(nc: int, released_mmr: int, total_mmr: int) -> int:
+        return k.div_ceil(nc * released_mmr, total_mmr)
+
+    monkeypatch.setattr(lemmas, "nc_released", buggy)
+    assert "counterexample" in _statuses("LIQ-2/")
 
 
 def test_ora7_lemma_runs_the_models_sort_and_catches_the_upper_median(
