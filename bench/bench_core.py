@@ -36,10 +36,10 @@ import icontract
 from immutables import Map
 
 from clearspec.actions import Action, Deposit, Fill, SettleTrades, Side, Transfer
-from clearspec.examples import USD, example_genesis, usd_price
 from clearspec.invariants import set_slow_checks
 from clearspec.state import Account, Ledger, genesis
 from clearspec.transition import apply
+from clearspec_tools.examples import USD, example_genesis, usd_price
 
 SLOW_ENV = "CLEARSPEC_SLOW_CHECKS"
 BIG, SMALL = 100_000, 10

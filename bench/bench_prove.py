@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from clearspec.examples import example_params
 from clearspec_proofs.runner import prove_all
+from clearspec_tools.examples import example_params
 
 
 def measure(workers: int) -> dict[str, Any]:

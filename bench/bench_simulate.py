@@ -39,11 +39,17 @@ from pathlib import Path
 from typing import Any
 
 from clearspec import kernel
-from clearspec.examples import example_params
 from clearspec.invariants import set_slow_checks
-from clearspec.simulate.engine import SimConfig, SimResult
-from clearspec.simulate.progress import ProgressBar
-from clearspec.simulate.runner import load_paths, make_population, resolve_inputs, simulate, write_outputs
+from clearspec_tools.examples import example_params
+from clearspec_tools.simulate.engine import SimConfig, SimResult
+from clearspec_tools.simulate.progress import ProgressBar
+from clearspec_tools.simulate.runner import (
+    load_paths,
+    make_population,
+    resolve_inputs,
+    simulate,
+    write_outputs,
+)
 
 TARGET_S = 60.0
 

@@ -68,8 +68,8 @@ def main() -> int:
     args = parser.parse_args()
     cov = coverage.Coverage(branch=True, include=[str(MODEL / f"{m}.py") for m in TRANSITION_MODULES])
     cov.start()
-    from clearspec.vectors.case import ParamsCache, answer
-    from clearspec.vectors.generate import write_suite
+    from clearspec_tools.vectors.case import ParamsCache, answer
+    from clearspec_tools.vectors.generate import write_suite
 
     suite = args.suite
     with tempfile.TemporaryDirectory() as scratch:

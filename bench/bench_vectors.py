@@ -7,10 +7,10 @@
     protocol at all: the runner cannot beat the model it drives.
     The suite is ``--suite DIR`` (a generated suite: ``clearspec vectors
     generate --out DIR``), else ``vectors/`` or ``out/vectors/`` when one was
-    generated there, else the sample suite (clearspec.vectors.samples) repeated
+    generated there, else the sample suite (clearspec_tools.vectors.samples) repeated
     to ``--cases`` cases.
 (b) Fuzz. ``--fuzz N`` inputs (default 100,000) through decode_action,
-    decode_state, decode_params and case.answer (clearspec.vectors.fuzz):
+    decode_state, decode_params and case.answer (clearspec_tools.vectors.fuzz):
     every one must decode or be refused with a wire code.
 
 Writes ``bench/results/vectors.json`` and ``vectors.png``; progress on stderr.
@@ -31,11 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from clearspec.vectors.case import ParamsCache, answer
-from clearspec.vectors.cli import reference_command
-from clearspec.vectors.fuzz import run_fuzz
-from clearspec.vectors.runner import Suite, load_suite, run_suite
-from clearspec.vectors.samples import sample_cases
+from clearspec_tools.vectors.case import ParamsCache, answer
+from clearspec_tools.vectors.cli import reference_command
+from clearspec_tools.vectors.fuzz import run_fuzz
+from clearspec_tools.vectors.runner import Suite, load_suite, run_suite
+from clearspec_tools.vectors.samples import sample_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_CASES_PER_SECOND = 1_000

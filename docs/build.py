@@ -53,7 +53,7 @@ def progress(message: str) -> None:
 
 def clearspec_command() -> list[str]:
     """The ``clearspec`` command of this interpreter's environment."""
-    return [sys.executable, "-m", "clearspec.cli"]
+    return [sys.executable, "-m", "clearspec_tools.cli"]
 
 
 def has_command(*words: str) -> bool:

@@ -21,12 +21,12 @@ def _slow_invariant_checks() -> Iterator[None]:
 
 # Generator mode (spec: vectors.md, VEC-1): with CLEARSPEC_RECORD_VECTORS=FILE,
 # every transition the tests make is kept as a vector input (see
-# clearspec.vectors.record for the command).
+# clearspec_tools.vectors.record for the command).
 _RECORD_TO = os.environ.get("CLEARSPEC_RECORD_VECTORS")
 if _RECORD_TO:
     from pathlib import Path
 
-    from clearspec.vectors.record import Recorder
+    from clearspec_tools.vectors.record import Recorder
 
     _RECORDER = Recorder()
     _RECORDER.install()

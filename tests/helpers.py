@@ -8,10 +8,10 @@ import pytest
 
 from clearspec.actions import Action, Deposit, Fill, SettleTrades, Side
 from clearspec.errors import ClearingError, ErrorCode
-from clearspec.examples import BTC, USD, example_genesis, usd_price
 from clearspec.render import ledger_json
 from clearspec.state import Ledger
 from clearspec.transition import apply, step
+from clearspec_tools.examples import BTC, USD, example_genesis, usd_price
 
 
 def run(actions: Sequence[Action], ledger: Ledger | None = None) -> Ledger:
@@ -67,7 +67,7 @@ def rejects(ledger: Ledger, action: Action, code: ErrorCode) -> None:
 def move_price(ledger: Ledger, feed: str, dollars: int) -> Ledger:
     """Advance the clock one second and accept a unanimous oracle round at ``dollars``."""
     from clearspec.actions import AdvanceTime
-    from clearspec.examples import signed_update
+    from clearspec_tools.examples import signed_update
 
     now = ledger.now + 1
     price = usd_price(dollars)

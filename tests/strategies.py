@@ -1,7 +1,7 @@
 """Hypothesis strategies and action builders for the stateful test (tests/test_stateful.py).
 
 Everything is drawn around the scales of the built-in example
-(:mod:`clearspec.examples`): BTC and ETH have 8 decimals, USDC 6, feed prices
+(:mod:`clearspec_tools.examples`): BTC and ETH have 8 decimals, USDC 6, feed prices
 have 6 decimals (BTC at 60,000 USD is ``usd_price(60_000)``), markets trade in
 steps of 1,000 base units and ticks of one dollar.
 
@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from clearspec.actions import Fill, OracleUpdate, PriceReport, Side
 from clearspec.errors import ErrorCode
-from clearspec.examples import USD, example_genesis, example_params, reporter_keys
 from clearspec.oracle import sign_report
 from clearspec.params import MAX_AMOUNT, PPM, MarketParams, ProtocolParams
+from clearspec_tools.examples import USD, example_genesis, example_params, reporter_keys
 
 PARAMS: ProtocolParams = example_params()
 QUOTE = PARAMS.quote_asset

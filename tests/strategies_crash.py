@@ -44,7 +44,6 @@ from clearspec.actions import (
     Withdraw,
 )
 from clearspec.errors import ErrorCode
-from clearspec.examples import USD, example_params
 from clearspec.params import (
     MAX_AMOUNT,
     PPM,
@@ -57,6 +56,7 @@ from clearspec.params import (
     with_market,
 )
 from clearspec.state import Ledger
+from clearspec_tools.examples import USD, example_params
 from tests.strategies import KEYS, ceil_div, sign
 
 LOSS_SCALE = 10**18  # ADL-6, restated here (spec/deleveraging.md)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from clearspec.cli import main
+from clearspec_tools.cli import main
 
 
 def test_example_prints_steps_and_ledger(capsys: pytest.CaptureFixture[str]) -> None:
@@ -30,7 +30,7 @@ def test_example_json_is_parseable_and_uses_string_integers(capsys: pytest.Captu
 
 def test_module_entry_point_runs() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "clearspec.cli", "--version"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "clearspec_tools.cli", "--version"], capture_output=True, text=True, check=True
     )
     assert done.stdout.startswith("clearspec ")
 

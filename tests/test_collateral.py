@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from clearspec.actions import Deposit, Transfer, Withdraw
 from clearspec.errors import ErrorCode
-from clearspec.examples import BTC, USD, example_genesis
 from clearspec.margin import account_risk
 from clearspec.params import MAX_AMOUNT
 from clearspec.transition import apply
+from clearspec_tools.examples import BTC, USD, example_genesis
 from tests.helpers import fill, funded, rejects, run, trade
 
 

@@ -32,7 +32,6 @@ from clearspec.actions import (
 )
 from clearspec.deleveraging import adl_ranking, adl_score
 from clearspec.errors import ErrorCode
-from clearspec.examples import BTC, USD, example_genesis, example_params, usd_price
 from clearspec.invariants import pool_covers_claims
 from clearspec.liquidation import positions_mmr
 from clearspec.margin import account_risk, notional, tiered_requirement
@@ -45,6 +44,7 @@ from clearspec.params import (
 from clearspec.positions import LOSS_SCALE
 from clearspec.state import Ledger
 from clearspec.transition import apply
+from clearspec_tools.examples import BTC, USD, example_genesis, example_params, usd_price
 from tests.helpers import fill, move_price, rejects, run, trade
 
 TENTH = BTC // 10

@@ -104,7 +104,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, obj
             [
                 sys.executable,
                 "-m",
-                "clearspec.cli",
+                "clearspec_tools.cli",
                 "prove",
                 "--json",
                 "--only",

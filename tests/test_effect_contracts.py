@@ -27,7 +27,6 @@ from clearspec.actions import (
     ReportNegativeCollateral,
     Side,
 )
-from clearspec.examples import BTC, USD, example_genesis, example_params
 from clearspec.margin import account_risk
 from clearspec.params import PPM, AssetParams, MarketParams
 from clearspec.positions import position_size
@@ -35,6 +34,7 @@ from clearspec.state import Ledger
 from clearspec.transition import apply
 from clearspec_proofs import lemmas
 from clearspec_proofs.engine import check_lemmas
+from clearspec_tools.examples import BTC, USD, example_genesis, example_params
 from tests.helpers import fill, funded, move_price, run, trade
 
 TENTH = BTC // 10

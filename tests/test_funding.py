@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from clearspec.actions import AdvanceTime, ApplyFunding, PremiumSample, Side, Withdraw
 from clearspec.errors import ErrorCode
-from clearspec.examples import BTC, USD, example_genesis, example_params, usd_price
 from clearspec.funding import funding_clamp_ppm, funding_rate_ppm, margin_spread_ppm, premium_clamp_ppm
 from clearspec.invariants import open_interest_matches, pool_covers_claims
 from clearspec.params import (
@@ -26,6 +25,7 @@ from clearspec.params import (
 from clearspec.positions import funding_owed
 from clearspec.state import Ledger
 from clearspec.transition import apply
+from clearspec_tools.examples import BTC, USD, example_genesis, example_params, usd_price
 from tests.helpers import fill, funded, move_price, rejects, run, trade
 
 INTERVAL = 3_600

@@ -28,7 +28,6 @@ from clearspec.actions import (
     Withdraw,
 )
 from clearspec.errors import ClearingError, ErrorCode
-from clearspec.examples import BTC, USD, example_genesis, example_params, signed_update, usd_price
 from clearspec.margin import account_risk
 from clearspec.params import (
     MAX_AMOUNT,
@@ -41,6 +40,7 @@ from clearspec.params import (
 )
 from clearspec.state import Ledger, genesis
 from clearspec.transition import apply
+from clearspec_tools.examples import BTC, USD, example_genesis, example_params, signed_update, usd_price
 from tests.helpers import fill, funded, move_price, rejects, run, trade
 
 TENTH = BTC // 10

@@ -27,12 +27,12 @@ from immutables import Map
 from clearspec import kernel as k
 from clearspec.actions import Deposit, Transfer
 from clearspec.errors import ClearingError, ErrorCode, KernelError
-from clearspec.examples import BTC, example_genesis
 from clearspec.invariants import set_slow_checks, slow_checks
 from clearspec.margin import Risk, account_risk, position_risk, tiered_requirement, update_allowed
 from clearspec.params import MAX_AMOUNT, MarketParams
 from clearspec.state import Account, Ledger, OraclePrice, Position
 from clearspec.transition import apply
+from clearspec_tools.examples import BTC, example_genesis
 
 BIG = 10**40
 RLIMIT = 20_000_000  # deterministic solver budget; `unknown` is a failure

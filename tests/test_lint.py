@@ -131,17 +131,10 @@ def check_source(source: str, path: str = "<string>", *, kernel: bool = False) -
     return sorted(found)
 
 
-# Tools that drive the model from outside (the crash replay reads decimal CSVs
-# and draws plots; the vector runner times processes): they are not the
-# protocol's arithmetic, and every amount they pass in goes through the model's
-# own checked entry points.
-TOOLING = {"simulate", "vectors"}
-
-
 def model_files() -> list[Path]:
-    return sorted(
-        path for path in PACKAGE.rglob("*.py") if path.relative_to(PACKAGE).parts[0] not in TOOLING
-    )
+    """The protocol package; the tools built on it (clearspec_tools: the crash
+    replay reads decimal CSVs and draws plots) are not the protocol's arithmetic."""
+    return sorted(PACKAGE.rglob("*.py"))
 
 
 def check_model() -> list[Violation]:
@@ -177,6 +170,45 @@ def test_only_the_kernel_imports_z3() -> None:
             if isinstance(node, ast.ImportFrom) and node.module and _top(node.module) == "z3":
                 importers.add(path.name)
     assert importers == {KERNEL}
+
+
+def _imported_packages(path: Path) -> set[str]:
+    """The top-level packages a module imports (absolute imports only)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {_top(alias.name) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(_top(node.module))
+    return found
+
+
+def test_the_protocol_imports_neither_the_prover_nor_the_tools() -> None:
+    """Layering: the protocol package stands alone; the prover and the tools
+    (command line, vectors, simulator, examples) are built on it."""
+    files = sorted(PACKAGE.rglob("*.py"))
+    assert PACKAGE / "transition.py" in files
+    offenders = {
+        path.relative_to(ROOT).as_posix(): sorted(upward)
+        for path in files
+        if (upward := _imported_packages(path) & {"clearspec_proofs", "clearspec_tools"})
+    }
+    assert not offenders, offenders
+
+
+def test_importing_the_protocol_loads_neither_the_prover_nor_the_tools() -> None:
+    """The same at run time, whatever an import does indirectly."""
+    import subprocess
+    import sys
+
+    names = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}: importlib.import_module('clearspec.' + name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('clearspec_proofs', 'clearspec_tools')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 # --- the checker itself: each rule fires, and only where it should ------------------------

@@ -27,7 +27,6 @@ from immutables import Map
 
 from clearspec.actions import Action, AdvanceTime, Deposit, FundInsurance, Liquidate, Side
 from clearspec.errors import ErrorCode
-from clearspec.examples import BTC, USD, example_genesis, example_params, usd_price
 from clearspec.invariants import ratio_not_lower
 from clearspec.liquidation import bankruptcy_quote, fillable_price_allows, insurance_fund_delta
 from clearspec.margin import account_risk, is_liquidatable, notional, tiered_requirement
@@ -47,6 +46,7 @@ from clearspec.params import (
 )
 from clearspec.state import Account, Ledger, Position, genesis
 from clearspec.transition import apply
+from clearspec_tools.examples import BTC, USD, example_genesis, example_params, usd_price
 from tests.helpers import fill, move_price, rejects, run, trade
 
 TENTH = BTC // 10

@@ -7,7 +7,6 @@ from dataclasses import replace
 import pytest
 
 from clearspec.actions import Deposit
-from clearspec.examples import BTC, USD, example_genesis, usd_price
 from clearspec.margin import (
     Risk,
     account_risk,
@@ -19,6 +18,7 @@ from clearspec.margin import (
 )
 from clearspec.state import Position
 from clearspec.transition import apply
+from clearspec_tools.examples import BTC, USD, example_genesis, usd_price
 
 MARKET = example_genesis().params.market_by_id["BTC-PERP"]
 PRICE = usd_price(60_000)

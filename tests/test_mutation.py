@@ -172,8 +172,8 @@ def test_the_command_line() -> None:
 def test_the_phases_cover_every_kind_of_obligation() -> None:
     # The harness proves a transition one kind at a time; a kind the engine
     # reports but the phases miss would never be run on a mutant.
-    from clearspec.examples import example_params
     from clearspec_proofs.engine import check_case
+    from clearspec_tools.examples import example_params
 
     case = next(c for c in CASES if c.name == "deposit-quote")
     kinds = {r.kind for r in check_case(case, example_params())}

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from clearspec.actions import AdvanceTime, OracleUpdate, PriceReport
 from clearspec.errors import ErrorCode
-from clearspec.examples import example_genesis, reporter_keys, signed_update, usd_price
 from clearspec.oracle import lower_median, report_message, sign_report, signature_valid
 from clearspec.state import Ledger
 from clearspec.transition import apply
+from clearspec_tools.examples import example_genesis, reporter_keys, signed_update, usd_price
 from tests.helpers import rejects
 
 KEYS = reporter_keys()

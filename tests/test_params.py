@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from clearspec.errors import ClearingError, ErrorCode
-from clearspec.examples import example_params
 from clearspec.params import (
     AssetParams,
     MarginTier,
@@ -16,6 +15,7 @@ from clearspec.params import (
     ProtocolParams,
     revise,
 )
+from clearspec_tools.examples import example_params
 
 BASE = example_params()
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from clearspec.cli import main
 from clearspec.errors import ClearingError, ErrorCode
-from clearspec.examples import example_params
 from clearspec.params_file import load_params, params_from_json, params_to_json
+from clearspec_tools.cli import main
+from clearspec_tools.examples import example_params
 
 PARAMS = example_params()
 Edit = Callable[[dict[str, Any]], None]

@@ -12,7 +12,6 @@ from clearspec import collateral, transition
 from clearspec import kernel as k
 from clearspec.actions import Action, AdvanceTime, Deposit, Withdraw
 from clearspec.errors import ErrorCode
-from clearspec.examples import USD, example_genesis, example_params
 from clearspec.params import MAX_AMOUNT
 from clearspec.state import Ledger
 from clearspec.transition import apply, step
@@ -20,6 +19,7 @@ from clearspec_proofs.engine import Result, _oracle_context, check_case
 from clearspec_proofs.preconditions import TABLE, codes_of, expected_code
 from clearspec_proofs.symbolic import build_world
 from clearspec_proofs.transitions import CASES, TransitionCase
+from clearspec_tools.examples import USD, example_genesis, example_params
 
 SPEC = Path(__file__).resolve().parents[1] / "spec" / "errors.md"
 

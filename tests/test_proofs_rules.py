@@ -20,14 +20,14 @@ from immutables import Map
 from clearspec import collateral
 from clearspec import kernel as k
 from clearspec.actions import Deposit
-from clearspec.examples import example_genesis, example_params
 from clearspec.state import Ledger
-from clearspec.vectors.case import answer
 from clearspec_proofs.counterexample import confirm
 from clearspec_proofs.engine import Result, check_case, check_lemmas, trace_case
 from clearspec_proofs.invariants import Invariant, all_invariants, register_invariant, unregister_invariant
 from clearspec_proofs.report import save_counterexamples
 from clearspec_proofs.transitions import CASES, TransitionCase
+from clearspec_tools.examples import example_genesis, example_params
+from clearspec_tools.vectors.case import answer
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = example_params()
@@ -97,7 +97,7 @@ def test_prf1_unknown_is_a_failure_not_a_proof() -> None:
 
 def test_prf1_exit_status_is_zero_only_when_everything_is_proved(tmp_path: Path) -> None:
     def prove(*extra: str) -> tuple[int, dict[str, Any]]:
-        command = [sys.executable, "-m", "clearspec.cli", "prove", "--only", "deposit-quote", "--json"]
+        command = [sys.executable, "-m", "clearspec_tools.cli", "prove", "--only", "deposit-quote", "--json"]
         done = subprocess.run(
             [*command, "--quiet", "--counterexamples", str(tmp_path), *extra],
             capture_output=True,

@@ -17,7 +17,6 @@ import z3
 
 from clearspec import kernel as k
 from clearspec import trading
-from clearspec.examples import example_params
 from clearspec.params_file import params_to_json
 from clearspec.state import Ledger
 from clearspec_proofs.engine import SHOWN_BY_ACCEPTANCE, check_case, check_lemmas
@@ -25,6 +24,7 @@ from clearspec_proofs.invariants import register_invariant, unregister_invariant
 from clearspec_proofs.lemmas import lemmas
 from clearspec_proofs.runner import withdraw_unsupported
 from clearspec_proofs.transitions import CASES
+from clearspec_tools.examples import example_params
 
 PARAMS = example_params()
 
@@ -35,7 +35,7 @@ def _case(name: str) -> Any:
 
 def _prove(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "clearspec.cli", "prove", "--json", "--quiet", *args],
+        [sys.executable, "-m", "clearspec_tools.cli", "prove", "--json", "--quiet", *args],
         capture_output=True,
         text=True,
         timeout=600,

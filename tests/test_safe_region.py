@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from clearspec.cli import main
-from clearspec.examples import example_params, reporter_keys, signed_update
 from clearspec.margin import account_risk
 from clearspec.oracle import within_ppm
 from clearspec.params import PPM, ProtocolParams
@@ -42,6 +40,8 @@ from clearspec_proofs.safe_region import (
     with_maintenance_weight,
     with_max_deviation,
 )
+from clearspec_tools.cli import main
+from clearspec_tools.examples import example_params, reporter_keys, signed_update
 
 PARAMS = example_params()
 BREAKER = PARAMS.oracle.max_deviation_ppm  # 250,000

@@ -1,4 +1,4 @@
-"""The crash replay (clearspec.simulate): price files, the population, the engine.
+"""The crash replay (clearspec_tools.simulate): price files, the population, the engine.
 
 CI-sized: a few dozen to a hundred accounts over a slice of the built-in
 2024-08-05 path around the ETH crash of 01:10Z, and a synthetic gap of -37 %
@@ -21,10 +21,11 @@ import pytest
 from clearspec import invariants, transition
 from clearspec.deleveraging import adl_ranking
 from clearspec.errors import ErrorCode
-from clearspec.examples import example_params
 from clearspec.params import DeficitPolicy, ProtocolParams, revise, with_market
-from clearspec.simulate.engine import Check, SimConfig, SimResult, Simulation, initial_ledger
-from clearspec.simulate.paths import (
+from clearspec.state import Ledger
+from clearspec_tools.examples import example_params
+from clearspec_tools.simulate.engine import Check, SimConfig, SimResult, Simulation, initial_ledger
+from clearspec_tools.simulate.paths import (
     EXAMPLES,
     Bar,
     PricePath,
@@ -35,9 +36,8 @@ from clearspec.simulate.paths import (
     read_path,
     scaled_decimal,
 )
-from clearspec.simulate.population import accepted, generate
-from clearspec.simulate.runner import Inputs, PathSpec, load_paths, make_population, resolve_inputs
-from clearspec.state import Ledger
+from clearspec_tools.simulate.population import accepted, generate
+from clearspec_tools.simulate.runner import Inputs, PathSpec, load_paths, make_population, resolve_inputs
 
 PARAMS = example_params()
 CONFIG = SimConfig(check_every=1)
@@ -381,7 +381,7 @@ def test_a_violated_transition_contract_stops_the_replay(
 
 
 def test_setup_errors_are_typed(tmp_path: Path) -> None:
-    from clearspec.simulate.engine import SimulationError
+    from clearspec_tools.simulate.engine import SimulationError
 
     paths = gap_paths(tmp_path)
     population = make_population([PARAMS], crash_paths(bars=2), 20, 1, CONFIG)

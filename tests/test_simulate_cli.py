@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from clearspec.examples import example_params
 from clearspec.params_file import params_from_json, params_to_json
-from clearspec.simulate.engine import SimConfig
-from clearspec.simulate.report import money, usd
-from clearspec.simulate.runner import Inputs, PathSpec
-from clearspec.simulate.sweep import (
+from clearspec_tools.examples import example_params
+from clearspec_tools.simulate.engine import SimConfig
+from clearspec_tools.simulate.report import money, usd
+from clearspec_tools.simulate.runner import Inputs, PathSpec
+from clearspec_tools.simulate.sweep import (
     Job,
     Row,
     SweepError,
@@ -45,7 +45,7 @@ def clearspec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """The command line in a fresh process, contracts on, slow mode off (a user's run)."""
     env = {k: v for k, v in os.environ.items() if k != "CLEARSPEC_SLOW_CHECKS"}
     return subprocess.run(
-        [sys.executable, "-m", "clearspec.cli", *args], capture_output=True, text=True, cwd=cwd, env=env
+        [sys.executable, "-m", "clearspec_tools.cli", *args], capture_output=True, text=True, cwd=cwd, env=env
     )
 
 
@@ -223,7 +223,7 @@ def test_a_failed_invariant_exits_1_and_says_which(
     """The command in process, with INV-1 made to fail: exit 1, FAIL in the table, the
     failed check in the report."""
     from clearspec import invariants
-    from clearspec.cli import main
+    from clearspec_tools.cli import main
 
     monkeypatch.setattr(invariants, "conserved", lambda ledger, asset: False)
     invariants.set_slow_checks(False)  # else the transition's own contract stops the first deposit

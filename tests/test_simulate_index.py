@@ -1,4 +1,4 @@
-"""The crash replay's health index (clearspec.simulate.index) against a brute-force scan.
+"""The crash replay's health index (clearspec_tools.simulate.index) against a brute-force scan.
 
 The index lets an oracle update re-examine only the accounts whose band it
 crossed. That is safe only if a band is conservative: no account may become
@@ -19,13 +19,13 @@ from dataclasses import replace
 
 import pytest
 
-from clearspec.examples import example_params
 from clearspec.margin import account_risk
 from clearspec.positions import settle_account
-from clearspec.simulate.engine import SimConfig, Simulation
-from clearspec.simulate.index import Coordinate, Health, HealthIndex, coordinates, derive, settled_risk
-from clearspec.simulate.runner import load_paths, make_population, resolve_inputs
 from clearspec.state import Ledger
+from clearspec_tools.examples import example_params
+from clearspec_tools.simulate.engine import SimConfig, Simulation
+from clearspec_tools.simulate.index import Coordinate, Health, HealthIndex, coordinates, derive, settled_risk
+from clearspec_tools.simulate.runner import load_paths, make_population, resolve_inputs
 
 PARAMS = example_params()
 CONFIG = SimConfig()

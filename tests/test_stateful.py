@@ -1,7 +1,7 @@
 """Stateful test of the reference model: long random action sequences, every check after every step.
 
 A Hypothesis ``RuleBasedStateMachine`` drives :func:`clearspec.transition.step`
-from :func:`clearspec.examples.example_genesis` with deposits, withdrawals,
+from :func:`clearspec_tools.examples.example_genesis` with deposits, withdrawals,
 transfers (COL-3..COL-5), clock moves (CLK-1), oracle rounds, honest, on the
 boundaries and forged (ORA-1..ORA-9), and trade batches, valid and broken
 (TRD-1..TRD-8, MRG-4, MRG-5). After every action it checks
@@ -77,12 +77,12 @@ from clearspec.actions import (
     Withdraw,
 )
 from clearspec.errors import ErrorCode
-from clearspec.examples import USD, example_genesis, signed_update
 from clearspec.margin import Risk, account_risk, is_liquidatable, meets_initial, update_allowed
 from clearspec.params import MAX_AMOUNT, PPM, MarketParams
 from clearspec.render import describe, ledger_json
 from clearspec.state import Ledger
 from clearspec.transition import Outcome, step
+from clearspec_tools.examples import USD, example_genesis, signed_update
 from tests.strategies import (
     ASSETS,
     COLLATERAL_DEFECTS,
@@ -1006,7 +1006,7 @@ def test_each_collateral_defect_is_rejected_with_its_code(kind: str, data: st.Da
 
 def test_example_scenario_under_the_same_checks() -> None:
     """The built-in scenario passes every check the machine makes (a fast smoke test)."""
-    from clearspec.examples import example_scenario
+    from clearspec_tools.examples import example_scenario
 
     ClearingMachine.reset()
     with slow_checks_on():

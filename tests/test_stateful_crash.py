@@ -108,13 +108,13 @@ from clearspec.actions import (
 )
 from clearspec.deleveraging import adl_ranking
 from clearspec.errors import ErrorCode
-from clearspec.examples import BTC, USD, example_genesis
 from clearspec.margin import Risk, account_risk, is_liquidatable
 from clearspec.params import PPM, DeficitPolicy, ProtocolParams
 from clearspec.positions import settle_account
 from clearspec.render import describe
 from clearspec.state import Ledger
 from clearspec.transition import Outcome, step
+from clearspec_tools.examples import BTC, USD, example_genesis
 from tests.strategies_crash import (
     DATED_ID,
     DELEVERAGE_PARAMS,
@@ -945,9 +945,9 @@ def test_run_is_not_vacuous() -> None:
 
 
 def test_crash_scenario_under_the_same_checks() -> None:
-    """The built-in crash (clearspec.examples.crash_scenario) passes every check the
+    """The built-in crash (clearspec_tools.examples.crash_scenario) passes every check the
     machine makes, with the outcomes its comments describe."""
-    from clearspec.examples import crash_scenario
+    from clearspec_tools.examples import crash_scenario
 
     CrashMachine.reset()
     with slow_checks_on():
@@ -966,8 +966,8 @@ def test_margin_after_the_final_price_is_fixed() -> None:
     -5,000. The oracle then rallies to 80,000. Withdrawing all her USDC leaves her
     NC at -5,000 against what she will be paid, below initial margin (MRG-5), and
     should be refused; the model values the position at 80,000 and accepts."""
-    from clearspec.examples import signed_update, usd_price
     from clearspec.transition import apply
+    from clearspec_tools.examples import signed_update, usd_price
 
     ledger = example_genesis()
     actions: list[Action] = [

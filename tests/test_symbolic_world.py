@@ -17,13 +17,13 @@ from clearspec import collateral, insurance, transition
 from clearspec import kernel as k
 from clearspec.actions import CoverBadDebt, Transfer
 from clearspec.errors import ErrorCode
-from clearspec.examples import example_params
 from clearspec.state import Ledger, with_balance
 from clearspec_proofs import engine
 from clearspec_proofs.engine import Result, check_case, trace_case
 from clearspec_proofs.invariants import all_invariants
 from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import CASES, EXPIRY, LIQUIDATION, SETTLED, TransitionCase
+from clearspec_tools.examples import example_params
 
 PARAMS = example_params()
 DEC = PARAMS.market_by_id["BTC-DEC"]

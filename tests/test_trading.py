@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from clearspec.actions import AdvanceTime, Deposit, Side
 from clearspec.errors import ErrorCode
-from clearspec.examples import BTC, USD, example_params, usd_price
 from clearspec.margin import account_risk, is_liquidatable
 from clearspec.state import Ledger, Position
 from clearspec.trading import fill_fee
 from clearspec.transition import apply
+from clearspec_tools.examples import BTC, USD, example_params, usd_price
 from tests.helpers import fill, funded, move_price, rejects, run, trade
 
 TENTH = BTC // 10

@@ -10,10 +10,10 @@ import pytest
 from clearspec import collateral, transition
 from clearspec.actions import AdvanceTime, Deposit, Withdraw
 from clearspec.errors import ErrorCode
-from clearspec.examples import USD, example_genesis
 from clearspec.invariants import all_global_invariants, set_slow_checks
 from clearspec.state import Ledger, with_balance
 from clearspec.transition import apply, step, touched_accounts
+from clearspec_tools.examples import USD, example_genesis
 from tests.helpers import fill, funded, rejects, trade
 
 

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from clearspec.actions import Deposit, Fill, SettleTrades, Side
 from clearspec.errors import ClearingError, ErrorCode
-from clearspec.vectors import fuzz
-from clearspec.vectors.case import answer
-from clearspec.vectors.codec import (
+from clearspec_tools.vectors import fuzz
+from clearspec_tools.vectors.case import answer
+from clearspec_tools.vectors.codec import (
     decode_action,
     decode_params,
     decode_state,
@@ -30,7 +30,7 @@ from clearspec.vectors.codec import (
     encode_params,
     encode_state,
 )
-from clearspec.vectors.fuzz import ALLOWED, NASTY_INTEGERS, TARGETS, FuzzViolation, check, draw, seeds
+from clearspec_tools.vectors.fuzz import ALLOWED, NASTY_INTEGERS, TARGETS, FuzzViolation, check, draw, seeds
 
 EXAMPLES = int(os.environ.get("CLEARSPEC_FUZZ_EXAMPLES", "700"))
 FUZZ = settings(

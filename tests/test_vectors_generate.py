@@ -20,13 +20,13 @@ import pytest
 
 from clearspec.actions import Deposit
 from clearspec.errors import ErrorCode
-from clearspec.examples import example_genesis
-from clearspec.vectors.case import ParamsCache, answer
-from clearspec.vectors.generate import Draft, GeneratorError, build_case, draft_from, rules_covered
+from clearspec_tools.examples import example_genesis
+from clearspec_tools.vectors.case import ParamsCache, answer
+from clearspec_tools.vectors.generate import Draft, GeneratorError, build_case, draft_from, rules_covered
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATE = (
-    "import sys; from pathlib import Path; from clearspec.vectors.generate import write_suite; "
+    "import sys; from pathlib import Path; from clearspec_tools.vectors.generate import write_suite; "
     "print(write_suite(Path(sys.argv[1])))"
 )
 
@@ -150,7 +150,7 @@ def test_generator_refuses_a_case_that_passes_for_the_wrong_reason() -> None:
 
 
 def test_vec2_digest_names_the_canonical_bytes(suites: tuple[Path, Path]) -> None:
-    from clearspec.vectors.codec import canonical_bytes
+    from clearspec_tools.vectors.codec import canonical_bytes
 
     case = json.loads((suites[0] / "cases" / "scenario" / "crash" / "from-step-00.json").read_text())
     assert case["pre_digest"] == hashlib.sha256(canonical_bytes(case["pre_state"])).hexdigest()

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-from clearspec.cli import main
-from clearspec.vectors import schemas
-from clearspec.vectors.adapter import respond
-from clearspec.vectors.case import ParamsCache
-from clearspec.vectors.cli import reference_command
-from clearspec.vectors.codec import digest
-from clearspec.vectors.compare import (
+from clearspec_tools.cli import main
+from clearspec_tools.vectors import schemas
+from clearspec_tools.vectors.adapter import respond
+from clearspec_tools.vectors.case import ParamsCache
+from clearspec_tools.vectors.cli import reference_command
+from clearspec_tools.vectors.codec import digest
+from clearspec_tools.vectors.compare import (
     MISSING,
     Answer,
     check_shape,
@@ -33,10 +33,18 @@ from clearspec.vectors.compare import (
     first_difference,
     json_difference,
 )
-from clearspec.vectors.protocol import Implementation, ProtocolFailure, split_command
-from clearspec.vectors.runner import Report, Suite, SuiteError, load_suite, run_suite, select, text_report
-from clearspec.vectors.samples import sample_cases, write_bundle
-from clearspec.vectors.validate import validate_suite
+from clearspec_tools.vectors.protocol import Implementation, ProtocolFailure, split_command
+from clearspec_tools.vectors.runner import (
+    Report,
+    Suite,
+    SuiteError,
+    load_suite,
+    run_suite,
+    select,
+    text_report,
+)
+from clearspec_tools.vectors.samples import sample_cases, write_bundle
+from clearspec_tools.vectors.validate import validate_suite
 
 DEPOSIT = "sample/basic/00-deposit"  # alice deposits 10,000 USDC: accepted
 REFUSED_WITHDRAWAL = "sample/basic/08-withdraw"  # MARGIN_INSUFFICIENT
@@ -62,8 +70,8 @@ def by_id(report: Report) -> dict[str, Any]:
 # misbehaves as argv[1] says.
 FAKE = r"""
 import json, sys, time
-from clearspec.vectors.adapter import respond
-from clearspec.vectors.case import ParamsCache
+from clearspec_tools.vectors.adapter import respond
+from clearspec_tools.vectors.case import ParamsCache
 
 mode, target = sys.argv[1], sys.argv[2]
 cache = ParamsCache()
@@ -390,7 +398,7 @@ def test_select_by_glob_or_substring(cases: list[dict[str, Any]]) -> None:
 def test_vec1_shipped_schemas_are_current_and_valid() -> None:
     for name, build in schemas.BUILDERS.items():
         assert schemas.shipped_text(name) == schemas.render(build()), (
-            "run python -m clearspec.vectors.schemas"
+            "run python -m clearspec_tools.vectors.schemas"
         )
         Draft202012Validator.check_schema(schemas.load(name))
 

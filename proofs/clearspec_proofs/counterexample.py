@@ -42,7 +42,7 @@ def vector_input(ledger: Ledger, action: Action) -> dict[str, Any] | None:
 
     from immutables import Map
 
-    from clearspec.vectors.codec import decode_state, encode_action, encode_params, encode_state
+    from clearspec_tools.vectors.codec import decode_state, encode_action, encode_params, encode_state
 
     # The symbolic world has a slot for every position; an empty slot (size and
     # quote zero) is a position that does not exist.

@@ -1,4 +1,4 @@
-"""``clearspec crosshair``: registered by :mod:`clearspec.cli` (PRF-3)."""
+"""``clearspec crosshair``: registered by :mod:`clearspec_tools.cli` (PRF-3)."""
 
 from __future__ import annotations
 

@@ -37,13 +37,13 @@ from clearspec import kernel as k
 from clearspec.actions import Action, OracleUpdate, PriceReport
 from clearspec.deleveraging import adl_ranking, adl_score
 from clearspec.errors import ClearingError
-from clearspec.examples import example_genesis, example_params
 from clearspec.margin import is_liquidatable, meets_initial, tiered_requirement, update_allowed
 from clearspec.oracle import apply_oracle_update, lower_median, within_ppm
 from clearspec.params import MAX_AMOUNT, PPM, MarginTier
 from clearspec.state import Account, Ledger, Position
 from clearspec.trading import fill_fee
-from clearspec.vectors.codec import INTEGER_LIMIT, decode_action, decode_int, encode_action, encode_int
+from clearspec_tools.examples import example_genesis, example_params
+from clearspec_tools.vectors.codec import INTEGER_LIMIT, decode_action, decode_int, encode_action, encode_int
 
 _PARAMS = example_params()
 _BASE = example_genesis(_PARAMS)

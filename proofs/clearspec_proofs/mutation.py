@@ -126,8 +126,8 @@ def make_copy(mutant: Mutant, source: Path, destination: Path) -> Path:
 def params_for(variant: str) -> Any:
     """The parameter set a mutant is proved under: the example set, or the example
     set with every market socialising its losses (ADL-6's branch)."""
-    from clearspec.examples import example_params
     from clearspec.params import DeficitPolicy, with_market
+    from clearspec_tools.examples import example_params
 
     params = example_params()
     if variant == "socialise":
@@ -170,7 +170,10 @@ def _error_kind(error: BaseException) -> str:
     icontract's ViolationError (an AssertionError), icontract's RuntimeError
     when it cannot recompute the values of a failed condition, the kernel's
     KernelError (ARI-2's divisor) — and "crash" for any other exception."""
-    if isinstance(error, AssertionError) or type(error).__name__ == "KernelError":
+    # Imported here: in a mutant's child process this is the copy's class.
+    from clearspec.errors import KernelError
+
+    if isinstance(error, AssertionError | KernelError):
         return "contract"
     if isinstance(error, RuntimeError) and "contract condition" in str(error):
         return "contract"

@@ -1,4 +1,4 @@
-"""``clearspec mutate``: registered by :mod:`clearspec.cli` (and ``python -m clearspec_proofs.mutation``)."""
+"""``clearspec mutate``, registered by :mod:`clearspec_tools.cli` (or run as a module)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def save_counterexamples(results: list[dict[str, Any]], folder: Path) -> list[Pa
 
     The file is also a conformance-case input (VEC-1: ``description``,
     ``source``, ``rules``, ``params``, ``pre_state``, ``actions``): copied into
-    ``model/clearspec/vectors/corpus/counterexamples/``, it becomes a regression
+    ``model/clearspec_tools/vectors/corpus/counterexamples/``, it becomes a regression
     vector that `clearspec vectors generate` answers with the reference.
     """
     saved = []

@@ -29,7 +29,7 @@ then compose them"; the direct query is too non-linear for Z3).
 and the largest move the breaker accepts), set exactly at maintenance, rebuilt
 as a concrete two-account ledger (the account and a counterparty holding the
 opposite position, so INV-1..INV-6 hold), and confirmed by applying an
-``OracleUpdate`` of signed reports (``clearspec.examples``' reporter keys stand in
+``OracleUpdate`` of signed reports (``clearspec_tools.examples``' reporter keys stand in
 for the set's: who signs does not enter the property) through ``apply`` with
 every contract on, then ``account_risk`` showing ``NC < 0``.
 
@@ -59,7 +59,6 @@ from immutables import Map
 
 from clearspec import kernel as k
 from clearspec.errors import ClearingError
-from clearspec.examples import example_genesis, reporter_keys, signed_update
 from clearspec.invariants import all_global_invariants, set_slow_checks, slow_checks
 from clearspec.margin import Risk, account_risk, notional
 from clearspec.oracle import within_ppm
@@ -68,6 +67,7 @@ from clearspec.render import describe
 from clearspec.state import Account, Ledger, MarketState, OraclePrice, Position, genesis
 from clearspec.transition import apply
 from clearspec_proofs.engine import DEFAULT_RLIMIT, ESCALATION
+from clearspec_tools.examples import example_genesis, reporter_keys, signed_update
 
 SAFE, UNSAFE, UNKNOWN = "safe", "unsafe", "unknown"
 SUBJECT, COUNTERPARTY = "account", "counterparty"
@@ -604,7 +604,7 @@ def _public(key: Any) -> bytes:
 
 
 def replay_params(params: ProtocolParams) -> ProtocolParams:
-    """``params`` with ``clearspec.examples``' reporter keys in place of its own
+    """``params`` with ``clearspec_tools.examples``' reporter keys in place of its own
     (same number, ids and quorum), so that the replay can sign reports."""
     keys = reporter_keys(len(params.oracle.reporters))
     reporters = tuple((name, _public(key)) for name, key in keys)

@@ -1,4 +1,4 @@
-"""``clearspec params check`` and ``clearspec params safe``: registered by :mod:`clearspec.cli`.
+"""``clearspec params check`` and ``clearspec params safe``: registered by :mod:`clearspec_tools.cli`.
 
 Both decide PAR-5's safety property with Z3 on a concrete parameter set
 (:mod:`clearspec_proofs.safe_region`). Exit status: 0 safe (``check``) or the
@@ -63,8 +63,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from clearspec.examples import example_params
     from clearspec.params_file import load_params
+    from clearspec_tools.examples import example_params
 
     return example_params() if args.params is None else load_params(args.params)
 

@@ -34,7 +34,7 @@ CONTRACT_AT = re.compile(r"^contract at ([\w.]+\.py):(\d+)$")
 # The kernel's label of a contract condition: "DESCRIPTION [module.function]"
 # (clearspec.kernel._contract_label).
 CONTRACT_OF = re.compile(r"^(?P<text>.*) \[(?P<module>\w+)\.(?P<qualname>[\w.]+)\]$")
-PACKAGES = ("clearspec", "clearspec_proofs")
+PACKAGES = ("clearspec", "clearspec_tools", "clearspec_proofs")
 
 
 @dataclass(frozen=True)
@@ -361,6 +361,7 @@ def python_files(root: Path) -> list[str]:
     found: list[str] = []
     areas = (
         ("model", "clearspec/**/*.py"),
+        ("model", "clearspec_tools/**/*.py"),
         ("proofs", "clearspec_proofs/**/*.py"),
         ("tests", "*.py"),
         ("docs", "examples/*.py"),

@@ -109,7 +109,7 @@ def _citing_functions(citations: Iterable[Citation], area: str, exclude: set[str
     return seen
 
 
-TOOLS = ("clearspec.vectors", "clearspec.simulate")
+TOOLS = ("clearspec_tools",)
 
 
 def _is_tool(citation: Citation) -> bool:

@@ -95,10 +95,10 @@ def vars_of(action: Any) -> list[Any]:
 def crash_story() -> list[Step]:
     """Every step of the crash scenario except clock moves, with the watched accounts' risk."""
     from clearspec.actions import AdvanceTime, OracleUpdate
-    from clearspec.examples import crash_scenario, example_genesis, usd_price
     from clearspec.margin import account_risk
     from clearspec.render import describe
     from clearspec.transition import step
+    from clearspec_tools.examples import crash_scenario, example_genesis, usd_price
 
     ledger = example_genesis()
     steps: list[Step] = []

@@ -10,7 +10,7 @@ backstop liquidator, the counterparty of last resort), and bookkeeping for the
 report. See guides/simulate.md for the choices made and why.
 
 Per oracle update the engine re-examines only the accounts the health index
-(:mod:`clearspec.simulate.index`) says can have become liquidatable, plus the
+(:mod:`clearspec_tools.simulate.index`) says can have become liquidatable, plus the
 accounts each accepted action names (STA-3). ``SimConfig.use_index=False``
 examines every account with a position instead: the brute-force reference the
 tests compare against.
@@ -46,17 +46,17 @@ from clearspec.actions import (
 )
 from clearspec.deleveraging import adl_score
 from clearspec.errors import ErrorCode
-from clearspec.examples import example_genesis, reporter_keys, signed_update
 from clearspec.liquidation import bankruptcy_quote, fillable_price_allows, insurance_fund_delta
 from clearspec.margin import account_risk, notional, position_risk
 from clearspec.params import PPM, DeficitPolicy, MarketParams, ProtocolParams
 from clearspec.positions import settle_account
 from clearspec.render import describe
-from clearspec.simulate.index import Coordinate, HealthIndex, derive, settled_risk
-from clearspec.simulate.paths import PricePath
-from clearspec.simulate.population import Population, tick_floor, tradable_markets
 from clearspec.state import Ledger, genesis
 from clearspec.transition import step, touched_accounts
+from clearspec_tools.examples import example_genesis, reporter_keys, signed_update
+from clearspec_tools.simulate.index import Coordinate, HealthIndex, derive, settled_risk
+from clearspec_tools.simulate.paths import PricePath
+from clearspec_tools.simulate.population import Population, tick_floor, tradable_markets
 
 TREASURY = "treasury"
 TOTALS = (
@@ -165,7 +165,7 @@ def default_checks(params: ProtocolParams) -> list[Check]:
 
 def reporter_signers(params: ProtocolParams) -> list[tuple[str, Ed25519PrivateKey]]:
     """Signing keys for the parameter set's reporters: the deterministic example keys
-    (``clearspec.examples.reporter_keys``) whose public keys it lists, in its order."""
+    (``clearspec_tools.examples.reporter_keys``) whose public keys it lists, in its order."""
     derived = {}
     for _, key in reporter_keys(64):
         derived[key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)] = key
@@ -173,7 +173,7 @@ def reporter_signers(params: ProtocolParams) -> list[tuple[str, Ed25519PrivateKe
     if len(signers) < params.oracle.quorum:
         raise SimulationError(
             f"the parameter set lists {len(signers)} reporter(s) with example keys, its quorum is "
-            f"{params.oracle.quorum}: the replay signs with clearspec.examples.reporter_keys"
+            f"{params.oracle.quorum}: the replay signs with clearspec_tools.examples.reporter_keys"
         )
     return signers
 
@@ -244,7 +244,7 @@ class CheckTally:
 
 @dataclass
 class SimResult:
-    """Everything a replay produced; :mod:`clearspec.simulate.report` turns it into files."""
+    """Everything a replay produced; :mod:`clearspec_tools.simulate.report` turns it into files."""
 
     label: str
     params: ProtocolParams

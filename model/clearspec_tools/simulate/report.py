@@ -16,8 +16,8 @@ from typing import Any
 
 from clearspec import SPEC_VERSION, __version__
 from clearspec.params_file import params_to_json
-from clearspec.simulate.engine import SimResult
-from clearspec.simulate.paths import format_time
+from clearspec_tools.simulate.engine import SimResult
+from clearspec_tools.simulate.paths import format_time
 
 
 def money(amount: int, decimals: int) -> str:

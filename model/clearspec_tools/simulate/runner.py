@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from clearspec.params import ProtocolParams
-from clearspec.simulate.engine import (
+from clearspec_tools.simulate.engine import (
     Check,
     Progress,
     SimConfig,
@@ -18,7 +18,7 @@ from clearspec.simulate.engine import (
     SimulationError,
     initial_ledger,
 )
-from clearspec.simulate.paths import (
+from clearspec_tools.simulate.paths import (
     EXAMPLES,
     PricePath,
     PricePathError,
@@ -27,7 +27,7 @@ from clearspec.simulate.paths import (
     read_path,
     split_spec,
 )
-from clearspec.simulate.population import Population, PopulationConfig, generate
+from clearspec_tools.simulate.population import Population, PopulationConfig, generate
 
 DEFAULT_EXAMPLE = "2024-08-05"
 
@@ -77,7 +77,7 @@ def resolve_inputs(
 
 def price_exponent(params: ProtocolParams, feed: str, config: SimConfig) -> int:
     """``quote_decimals + price_decimals - base_decimals``: a price in quote currency
-    per coin times ``10**exponent`` is the feed price (see clearspec.simulate.paths)."""
+    per coin times ``10**exponent`` is the feed price (see clearspec_tools.simulate.paths)."""
     return config.quote_decimals + params.feed_by_id[feed].price_decimals - config.base_decimals
 
 
@@ -141,12 +141,12 @@ def simulate(
 def write_outputs(result: SimResult, folder: Path, plots: bool = True) -> dict[str, Any]:
     """``report.json``, ``events.csv``, ``series.csv`` and the four PNG plots in ``folder``;
     returns the report (with the files it wrote)."""
-    from clearspec.simulate.report import report, write_csvs, write_report
+    from clearspec_tools.simulate.report import report, write_csvs, write_report
 
     folder.mkdir(parents=True, exist_ok=True)
     files = [str(p) for p in write_csvs(result, folder)]
     if plots:
-        from clearspec.simulate.plots import run_plots
+        from clearspec_tools.simulate.plots import run_plots
 
         files += [str(p) for p in run_plots(result, folder)]
     path = folder / "report.json"

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from clearspec.vectors.codec import digest
-from clearspec.vectors.protocol import ProtocolFailure
+from clearspec_tools.vectors.codec import digest
+from clearspec_tools.vectors.protocol import ProtocolFailure
 
 MISSING = "(missing)"  # a placeholder no canonical value can equal: values are numbers or ids
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")

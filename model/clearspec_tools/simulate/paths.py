@@ -174,7 +174,7 @@ def read_path(path: str | Path, feed: str, exponent: int) -> PricePath:
 
 @dataclass(frozen=True)
 class Example:
-    """A built-in crash: files shipped in ``clearspec/data`` by feed, and the window
+    """A built-in crash: files shipped in ``clearspec_tools/data`` by feed, and the window
     replayed by default (the crash day)."""
 
     name: str

@@ -5,7 +5,7 @@ that the runner's tests and benchmark use when no generated suite is at hand.
 Every step of the basic and the crash scenario becomes a one-step case from the
 state reached before it, each scenario is also one long case, and a few cases
 probe the wire (VEC-3): an undecodable action, a refused pre-state and
-parameter set. Expectations come from :func:`clearspec.vectors.case.answer`,
+parameter set. Expectations come from :func:`clearspec_tools.vectors.case.answer`,
 as the generator's do.
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from clearspec.actions import Action
-from clearspec.examples import crash_scenario, example_genesis, example_params, example_scenario
 from clearspec.state import Ledger
 from clearspec.transition import step
-from clearspec.vectors.case import FORMAT, SUITE_VERSION, answer
-from clearspec.vectors.codec import digest, encode_action, encode_params, encode_state
+from clearspec_tools.examples import crash_scenario, example_genesis, example_params, example_scenario
+from clearspec_tools.vectors.case import FORMAT, SUITE_VERSION, answer
+from clearspec_tools.vectors.codec import digest, encode_action, encode_params, encode_state
 
 # The rules a step of each action type exercises first (enough for a report).
 RULES = {

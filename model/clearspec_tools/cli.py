@@ -10,16 +10,17 @@ from pathlib import Path
 
 from clearspec import SPEC_VERSION, __version__
 from clearspec.errors import ClearingError
-from clearspec.examples import crash_scenario, example_genesis, example_params, example_scenario
 from clearspec.params import ProtocolParams
 from clearspec.params_file import load_params, params_to_json
 from clearspec.render import describe, ledger_json, ledger_table
-from clearspec.simulate.cli import add_commands as add_simulate_commands
 from clearspec.transition import step
-from clearspec.vectors.cli import add_commands as add_vector_commands
 from clearspec_proofs.crosshair_cli import add_commands as add_crosshair_commands
+from clearspec_proofs.invariants import InvariantModuleError
 from clearspec_proofs.mutation_cli import add_commands as add_mutation_commands
 from clearspec_proofs.safe_region_cli import add_commands as add_safe_region_commands
+from clearspec_tools.examples import crash_scenario, example_genesis, example_params, example_scenario
+from clearspec_tools.simulate.cli import add_commands as add_simulate_commands
+from clearspec_tools.vectors.cli import add_commands as add_vector_commands
 
 
 def _run_example(args: argparse.Namespace) -> int:
@@ -155,14 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except ClearingError as error:
-        print(f"clearspec: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:
+    except (ClearingError, InvariantModuleError) as error:
         # A designer's invariant module that does not load (clearspec prove
-        # --invariants) is bad input too; anything else is a defect: re-raise.
-        if type(error).__name__ != "InvariantModuleError":
-            raise
+        # --invariants) is bad input too; anything else is a defect: re-raised.
         print(f"clearspec: {error}", file=sys.stderr)
         return 2
 

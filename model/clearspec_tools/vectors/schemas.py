@@ -1,6 +1,6 @@
 """JSON Schemas of the conformance format (spec: vectors.md, VEC-1..VEC-6).
 
-Two schemas ship with the package, in ``clearspec/vectors/schema/``:
+Two schemas ship with the package, in ``clearspec_tools/vectors/schema/``:
 
 * ``case.schema.json``: one case file (VEC-1), with the canonical state (VEC-2),
   the wire integers and identifiers (VEC-3), the actions (VEC-4) and the
@@ -10,7 +10,7 @@ Two schemas ship with the package, in ``clearspec/vectors/schema/``:
 They are built here from the model's own definitions (the action classes, the
 parameter dataclasses, the error codes), so they cannot drift from the code;
 the shipped files are this module's output (``python -m
-clearspec.vectors.schemas`` rewrites them, and a test checks they are current).
+clearspec_tools.vectors.schemas`` rewrites them, and a test checks they are current).
 A schema checks the form; the codec checks the rest (e.g. that a state names
 only known assets), as JSON Schema cannot relate one part of a case to another.
 """
@@ -38,7 +38,7 @@ from clearspec.params import (
     OracleParams,
     ProtocolParams,
 )
-from clearspec.vectors.codec import ACTION_TYPES, MAX_LIST, MAX_SIGNATURE_BYTES, STATE_FIELDS
+from clearspec_tools.vectors.codec import ACTION_TYPES, MAX_LIST, MAX_SIGNATURE_BYTES, STATE_FIELDS
 
 CASE_SCHEMA = "case.schema.json"
 PROTOCOL_SCHEMA = "protocol.schema.json"
@@ -352,7 +352,7 @@ def load(name: str) -> dict[str, Any]:
 
 def shipped_text(name: str) -> str:
     """The bytes of a shipped schema file, as text."""
-    return resources.files("clearspec.vectors").joinpath("schema", name).read_text(encoding="utf-8")
+    return resources.files("clearspec_tools.vectors").joinpath("schema", name).read_text(encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,11 +30,11 @@ from clearspec.actions import (
     Transfer,
     Withdraw,
 )
-from clearspec.examples import USD, example_genesis, signed_update, usd_price
 from clearspec.state import Ledger
 from clearspec.transition import apply
-from clearspec.vectors.codec import INTEGER_LIMIT, encode_action, encode_params, encode_state
-from clearspec.vectors.generate import Draft
+from clearspec_tools.examples import USD, example_genesis, signed_update, usd_price
+from clearspec_tools.vectors.codec import INTEGER_LIMIT, encode_action, encode_params, encode_state
+from clearspec_tools.vectors.generate import Draft
 
 MALFORMED = "MALFORMED_INPUT"
 NON_CANONICAL = "NON_CANONICAL_INTEGER"

@@ -18,7 +18,7 @@ from clearspec.invariants import all_global_invariants
 from clearspec.params import ProtocolParams
 from clearspec.state import Ledger
 from clearspec.transition import step
-from clearspec.vectors.codec import (
+from clearspec_tools.vectors.codec import (
     canonical_bytes,
     decode_action,
     decode_params,

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clearspec.vectors.case import FORMAT, SUITE_VERSION
-from clearspec.vectors.compare import Difference, check_shape, expected_answer, first_difference, show
-from clearspec.vectors.protocol import KINDS, Implementation, ProtocolFailure
+from clearspec_tools.vectors.case import FORMAT, SUITE_VERSION
+from clearspec_tools.vectors.compare import Difference, check_shape, expected_answer, first_difference, show
+from clearspec_tools.vectors.protocol import KINDS, Implementation, ProtocolFailure
 
 INDEX_FORMAT = "clearspec-vectors/1"
 DEFAULT_TIMEOUT = 10.0

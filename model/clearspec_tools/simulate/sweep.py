@@ -29,10 +29,10 @@ from typing import Any
 from clearspec.errors import ClearingError
 from clearspec.params import PPM, ProtocolParams
 from clearspec.params_file import params_from_json, params_to_json
-from clearspec.simulate.engine import SimConfig
-from clearspec.simulate.paths import scaled_decimal
-from clearspec.simulate.population import Population
-from clearspec.simulate.runner import Inputs, load_paths, make_population, simulate
+from clearspec_tools.simulate.engine import SimConfig
+from clearspec_tools.simulate.paths import scaled_decimal
+from clearspec_tools.simulate.population import Population
+from clearspec_tools.simulate.runner import Inputs, load_paths, make_population, simulate
 
 # Sweep axes that are settings of the replay rather than of the parameter set.
 CONFIG_AXES = {"insurance_fund", "liquidation_price_ppm", "liquidation_chunk_ppm", "premium_ppm"}
@@ -190,7 +190,7 @@ def grid(
 
 def run_job(job: Job) -> Row:
     """Replay one job and summarise it as a row (module-level, so it pickles)."""
-    from clearspec.simulate.report import summary
+    from clearspec_tools.simulate.report import summary
 
     started = time.perf_counter()
     params = params_from_json(job.params)
@@ -301,7 +301,7 @@ def write_outputs(rows: Sequence[Row], axes: Sequence[str], folder: Path, plots:
         lines.append(",".join([*(str(row["axes"][a]) for a in axes), *(str(row[k]) for k in keys)]))
     written[1].write_text("\n".join(lines) + "\n")
     if plots and rows:
-        from clearspec.simulate.plots import sweep_plot
+        from clearspec_tools.simulate.plots import sweep_plot
 
         written.append(sweep_plot(rows, axes, "bad_debt", folder / "sweep.png"))
     return written

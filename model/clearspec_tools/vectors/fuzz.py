@@ -43,11 +43,11 @@ from clearspec.actions import (
     Withdraw,
 )
 from clearspec.errors import ClearingError, ErrorCode
-from clearspec.examples import crash_scenario, example_genesis, example_params, example_scenario
 from clearspec.params import ProtocolParams
 from clearspec.transition import step
-from clearspec.vectors.case import ParamsCache, answer
-from clearspec.vectors.codec import (
+from clearspec_tools.examples import crash_scenario, example_genesis, example_params, example_scenario
+from clearspec_tools.vectors.case import ParamsCache, answer
+from clearspec_tools.vectors.codec import (
     ACTION_TYPES,
     INTEGER,
     decode_action,

@@ -1,4 +1,4 @@
-"""``clearspec vectors``: registered by :mod:`clearspec.cli` (spec: vectors.md, implementers.md).
+"""``clearspec vectors``: registered by :mod:`clearspec_tools.cli` (spec: vectors.md, implementers.md).
 
 ``generate --out DIR`` writes the suite, ``run [DIR] (--impl CMD | --reference)``
 runs it against an implementation over the runner protocol (VEC-6) and
@@ -20,7 +20,7 @@ from typing import Any
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from clearspec.vectors.generate import write_suite
+    from clearspec_tools.vectors.generate import write_suite
 
     out = Path(args.out)
     began = time.perf_counter()
@@ -40,12 +40,12 @@ def _generate(args: argparse.Namespace) -> int:
 
 def reference_command() -> list[str]:
     """``--reference``: the built-in reference adapter, through the same protocol."""
-    return [sys.executable, "-m", "clearspec.vectors.adapter"]
+    return [sys.executable, "-m", "clearspec_tools.vectors.adapter"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from clearspec.vectors.protocol import split_command
-    from clearspec.vectors.runner import (
+    from clearspec_tools.vectors.protocol import split_command
+    from clearspec_tools.vectors.runner import (
         SuiteError,
         load_suite,
         run_suite,
@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     try:
-        from clearspec.vectors.validate import validate_suite
+        from clearspec_tools.vectors.validate import validate_suite
     except ImportError as error:  # jsonschema is a development dependency
         print(
             f"clearspec vectors validate needs jsonschema (pip install jsonschema): {error}", file=sys.stderr

@@ -7,7 +7,7 @@ write a case whose answer is not what the draft intends, so no case passes for
 the wrong reason. Drafts come from five sources:
 
 * ``unit/``: every situation the unit and stateful tests set up (recorded
-  inputs, ``corpus/tests.jsonl.gz``, see :mod:`clearspec.vectors.record`);
+  inputs, ``corpus/tests.jsonl.gz``, see :mod:`clearspec_tools.vectors.record`);
 * ``scenario/``: the built-in scenarios, whole and from every step on;
 * ``boundary/``: thresholds met exactly and missed by one unit, zero, one unit,
   the largest amounts, negative operands;
@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from clearspec.actions import Action
-from clearspec.examples import crash_scenario, example_genesis, example_scenario
 from clearspec.state import Ledger
 from clearspec.transition import step
-from clearspec.vectors.case import FORMAT, SUITE_VERSION, ParamsCache, answer
-from clearspec.vectors.codec import digest, encode_action, encode_params, encode_state
-from clearspec.vectors.record import read_corpus
-from clearspec.vectors.rules import ERROR_RULES, rule_sort_key, rules_of
+from clearspec_tools.examples import crash_scenario, example_genesis, example_scenario
+from clearspec_tools.vectors.case import FORMAT, SUITE_VERSION, ParamsCache, answer
+from clearspec_tools.vectors.codec import digest, encode_action, encode_params, encode_state
+from clearspec_tools.vectors.record import read_corpus
+from clearspec_tools.vectors.rules import ERROR_RULES, rule_sort_key, rules_of
 
 INDEX_FORMAT = "clearspec-vectors/1"
 WALKS = 1_500
@@ -139,7 +139,7 @@ def scenario_drafts() -> Iterator[Draft]:
 
 def walk_drafts(count: int = WALKS) -> Iterator[Draft]:
     """Seeded random walks under each parameter variant."""
-    from clearspec.vectors.walks import variants, walk
+    from clearspec_tools.vectors.walks import variants, walk
 
     sets = variants()
     names = sorted(sets)
@@ -173,8 +173,8 @@ def counterexample_drafts(folder: Path = COUNTEREXAMPLES) -> Iterator[Draft]:
 
 def all_drafts(walks: int = WALKS) -> Iterator[Draft]:
     """Every draft of the suite, source by source."""
-    from clearspec.vectors.boundaries import boundary_drafts
-    from clearspec.vectors.wire import wire_drafts
+    from clearspec_tools.vectors.boundaries import boundary_drafts
+    from clearspec_tools.vectors.wire import wire_drafts
 
     yield from unit_drafts()
     yield from scenario_drafts()

@@ -36,11 +36,11 @@ from clearspec.actions import (
     Withdraw,
 )
 from clearspec.deleveraging import adl_ranking
-from clearspec.examples import example_genesis, example_params, reporter_keys, signed_update
 from clearspec.margin import account_risk, is_liquidatable
 from clearspec.params import DeficitPolicy, MarketKind, ProtocolParams, revise, with_market
 from clearspec.state import Ledger
 from clearspec.transition import step
+from clearspec_tools.examples import example_genesis, example_params, reporter_keys, signed_update
 
 NAMES = ("amy", "ben", "cat", "dan", "eve", "fay")
 USD = 10**6

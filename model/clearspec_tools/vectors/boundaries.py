@@ -25,12 +25,12 @@ from clearspec.actions import (
     Side,
     Withdraw,
 )
-from clearspec.examples import BTC, USD, example_genesis, signed_update, usd_price
 from clearspec.margin import account_risk
 from clearspec.params import MAX_AMOUNT, PPM
 from clearspec.state import Ledger, OraclePrice
 from clearspec.transition import apply
-from clearspec.vectors.generate import Draft, draft_from
+from clearspec_tools.examples import BTC, USD, example_genesis, signed_update, usd_price
+from clearspec_tools.vectors.generate import Draft, draft_from
 
 
 def _run(ledger: Ledger, *actions: Action) -> Ledger:

@@ -1,8 +1,8 @@
 """The reference model behind the runner protocol (spec: vectors.md, VEC-6).
 
-``python -m clearspec.vectors.adapter`` reads requests from standard input,
+``python -m clearspec_tools.vectors.adapter`` reads requests from standard input,
 one JSON object per line, and answers each on standard output with
-:func:`clearspec.vectors.case.answer`: this is what ``clearspec vectors run
+:func:`clearspec_tools.vectors.case.answer`: this is what ``clearspec vectors run
 --reference`` starts, and the model every other adapter imitates (see
 spec/implementers.md). A request it cannot make sense of (not JSON, an unknown
 ``cmd``) is answered with ``{"seq": ..., "error": "MALFORMED_INPUT",
@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from clearspec import __version__
 from clearspec.errors import ErrorCode
-from clearspec.vectors.case import ParamsCache, answer
+from clearspec_tools.vectors.case import ParamsCache, answer
 
 PROTOCOL_VERSION = 1
 IMPLEMENTATION = {"name": "clearspec-reference", "version": __version__, "language": "python"}

@@ -16,8 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
-from clearspec.simulate.engine import SimResult
-from clearspec.simulate.paths import format_time
+from clearspec_tools.simulate.engine import SimResult
+from clearspec_tools.simulate.paths import format_time
 
 
 def _hours(result: SimResult, seconds: Sequence[int]) -> list[float]:

@@ -10,7 +10,7 @@ drifting.
 
 Re-record after changing the model or the tests::
 
-    CLEARSPEC_RECORD_VECTORS=model/clearspec/vectors/corpus/tests.jsonl.gz \\
+    CLEARSPEC_RECORD_VECTORS=model/clearspec_tools/vectors/corpus/tests.jsonl.gz \\
         .venv/bin/python -m pytest tests -q -p no:randomly -k "not prove and not proofs and not static"
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 from clearspec.actions import Action
 from clearspec.errors import ClearingError
 from clearspec.state import Ledger
-from clearspec.vectors.codec import (
+from clearspec_tools.vectors.codec import (
     canonical_bytes,
     decode_state,
     digest,

@@ -1,10 +1,10 @@
-"""``clearspec simulate`` and ``clearspec sweep``: registered by :mod:`clearspec.cli`.
+"""``clearspec simulate`` and ``clearspec sweep``: registered by :mod:`clearspec_tools.cli`.
 
 Exit status: 0 when every invariant held at every check, 1 when one failed (the
 report says which, when and where), 2 for bad input (a typed error with a
-message: :class:`~clearspec.simulate.paths.PricePathError`,
-:class:`~clearspec.simulate.engine.SimulationError`,
-:class:`~clearspec.simulate.sweep.SweepError` or ``INVALID_PARAMS``).
+message: :class:`~clearspec_tools.simulate.paths.PricePathError`,
+:class:`~clearspec_tools.simulate.engine.SimulationError`,
+:class:`~clearspec_tools.simulate.sweep.SweepError` or ``INVALID_PARAMS``).
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from typing import Any
 
 
 def _params(path: str | None) -> Any:
-    from clearspec.examples import example_params
     from clearspec.params_file import load_params
+    from clearspec_tools.examples import example_params
 
     return example_params() if path in (None, "example") else load_params(path)
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from clearspec.simulate.engine import SimConfig, SimulationError
-    from clearspec.simulate.paths import scaled_decimal
+    from clearspec_tools.simulate.engine import SimConfig, SimulationError
+    from clearspec_tools.simulate.paths import scaled_decimal
 
     config = SimConfig(check_every=args.check_every, use_index=not getattr(args, "no_index", False))
     if args.insurance_fund is not None:
@@ -52,7 +52,7 @@ def _label(path: str | None) -> str:
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
-    from clearspec.simulate.paths import EXAMPLES
+    from clearspec_tools.simulate.paths import EXAMPLES
 
     if args.list_examples:
         for name, example in EXAMPLES.items():
@@ -62,9 +62,9 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 
 def _guarded(run: Any, args: argparse.Namespace) -> int:
-    from clearspec.simulate.engine import SimulationError
-    from clearspec.simulate.paths import PricePathError
-    from clearspec.simulate.sweep import SweepError
+    from clearspec_tools.simulate.engine import SimulationError
+    from clearspec_tools.simulate.paths import PricePathError
+    from clearspec_tools.simulate.sweep import SweepError
 
     try:
         return int(run(args))
@@ -74,10 +74,16 @@ def _guarded(run: Any, args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from clearspec.simulate.engine import SimulationError
-    from clearspec.simulate.progress import ProgressBar, message
-    from clearspec.simulate.report import table
-    from clearspec.simulate.runner import load_paths, make_population, resolve_inputs, simulate, write_outputs
+    from clearspec_tools.simulate.engine import SimulationError
+    from clearspec_tools.simulate.progress import ProgressBar, message
+    from clearspec_tools.simulate.report import table
+    from clearspec_tools.simulate.runner import (
+        load_paths,
+        make_population,
+        resolve_inputs,
+        simulate,
+        write_outputs,
+    )
 
     if args.compare and args.params:
         raise SimulationError("--compare A B replaces --params")
@@ -114,7 +120,7 @@ def _simulate(args: argparse.Namespace) -> int:
         }
         (out / "compare.json").write_text(json.dumps(compared, indent=2) + "\n")
         if not args.no_plots:
-            from clearspec.simulate.plots import compare_plot
+            from clearspec_tools.simulate.plots import compare_plot
 
             compare_plot(results, out / "compare.png")
     if args.json:
@@ -126,9 +132,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from clearspec.simulate.progress import ProgressBar, message
-    from clearspec.simulate.runner import resolve_inputs
-    from clearspec.simulate.sweep import (
+    from clearspec_tools.simulate.progress import ProgressBar, message
+    from clearspec_tools.simulate.runner import resolve_inputs
+    from clearspec_tools.simulate.sweep import (
         SweepError,
         parse_axis,
         plan,

@@ -24,9 +24,9 @@ from typing import Any
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-from clearspec.vectors import schemas
-from clearspec.vectors.codec import digest
-from clearspec.vectors.runner import INDEX_FORMAT
+from clearspec_tools.vectors import schemas
+from clearspec_tools.vectors.codec import digest
+from clearspec_tools.vectors.runner import INDEX_FORMAT
 
 
 def _load(path: Path, problems: list[str]) -> tuple[bytes, Any] | None:

@@ -1,1 +1,0 @@
-"""clearspec.vectors (see its cli module)."""

@@ -1,0 +1,1 @@
+"""clearspec_tools.vectors (see its cli module)."""
