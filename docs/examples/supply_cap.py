@@ -18,11 +18,11 @@ import sys
 def main() -> int:
     # Contract obligations exist only in slow mode, fixed when the model is imported.
     os.environ.setdefault("CLEARSPEC_SLOW_CHECKS", "1")
-    from clearspec_tools.examples import BTC, example_params
     from clearspec_proofs.engine import check_case
     from clearspec_proofs.invariants import register_invariant, unregister_invariant
     from clearspec_proofs.report import print_table
     from clearspec_proofs.transitions import CASES
+    from clearspec_tools.examples import BTC, example_params
 
     params = example_params()
     case = next(c for c in CASES if c.name == "deposit-collateral")

@@ -140,7 +140,7 @@ def ite_bool(cond: bool, then: bool, other: bool) -> bool:
 
 
 @icontract.ensure(
-    lambda a, b, result: not _concrete(result) or (result <= a and result <= b and result in (a, b)),
+    lambda a, b, result: not _concrete(a, b, result) or (result <= a and result <= b and result in (a, b)),
     enabled=SLOW_CONTRACTS,
 )
 def min_(a: int, b: int) -> int:
@@ -149,7 +149,7 @@ def min_(a: int, b: int) -> int:
 
 
 @icontract.ensure(
-    lambda a, b, result: not _concrete(result) or (result >= a and result >= b and result in (a, b)),
+    lambda a, b, result: not _concrete(a, b, result) or (result >= a and result >= b and result in (a, b)),
     enabled=SLOW_CONTRACTS,
 )
 def max_(a: int, b: int) -> int:
@@ -158,7 +158,7 @@ def max_(a: int, b: int) -> int:
 
 
 @icontract.ensure(
-    lambda a, result: not _concrete(result) or (result >= 0 and result in (a, -a)), enabled=SLOW_CONTRACTS
+    lambda a, result: not _concrete(a, result) or (result >= 0 and result in (a, -a)), enabled=SLOW_CONTRACTS
 )
 def abs_(a: int) -> int:
     """The magnitude of an amount (ARI-1)."""
@@ -174,7 +174,7 @@ def clamp(a: int, low: int, high: int) -> int:
     return min_(max_(a, low), high)
 
 
-@icontract.ensure(lambda a, result: not _concrete(result) or result * a == abs(a), enabled=SLOW_CONTRACTS)
+@icontract.ensure(lambda a, result: not _concrete(a, result) or result * a == abs(a), enabled=SLOW_CONTRACTS)
 def sign(a: int) -> int:
     """-1, 0 or 1 (ARI-1)."""
     return ite(a > 0, 1, ite(a < 0, -1, 0))

@@ -26,6 +26,7 @@ CATEGORIES = (
     "comparison",
     "precondition",
     "sign",
+    "effect",
     "identity",
 )
 
@@ -919,11 +920,53 @@ TRANSITION = (
     ),
 )
 
+# Wrong results that keep every invariant: only the effect obligations
+# (clearspec_proofs.effects) tell them apart from the model.
+EFFECT = (
+    _m(
+        "F01-transfer-settles-destination",
+        "collateral.py",
+        "    ledger = settle_account(ledger, action.source)\n",
+        "    ledger = settle_account(settle_account(ledger, action.source), action.destination)\n",
+        "effect",
+        ("transfer",),
+        "a transfer also settles the destination, which COL-5 leaves unsettled",
+    ),
+    _m(
+        "F02-fees-charged-to-the-wrong-party",
+        "trading.py",
+        "after = credit_quote(credit_quote(after, fill.taker, -taker_fee), fill.maker, -maker_fee)",
+        "after = credit_quote(credit_quote(after, fill.taker, -maker_fee), fill.maker, -taker_fee)",
+        "effect",
+        ("trade-buy",),
+        "the maker pays the taker's fee and the taker the maker's: the pool gets the same sum",
+    ),
+    _m(
+        "F03-funding-interval-anchored",
+        "funding.py",
+        "        last_funding_at=ledger.now,",
+        "        last_funding_at=due,",
+        "effect",
+        ("apply-funding",),
+        "the funding interval closes when it was due, not when funding was applied (FND-2)",
+    ),
+    _m(
+        "F04-price-time-from-the-report",
+        "oracle.py",
+        "accepted = OraclePrice(price, update.reports[0].round, ledger.now)",
+        "accepted = OraclePrice(price, update.reports[0].round, update.reports[0].timestamp)",
+        "effect",
+        ("oracle-update",),
+        "an accepted price is stamped with a report's time, not the ledger's clock (ORA-7)",
+    ),
+)
+
 MUTANTS: tuple[Mutant, ...] = (
     (KERNEL + MARGIN + COLLATERAL + TRADING + ORACLE + FUNDING + POSITIONS + LIQUIDATION + DELEVERAGING)
     + INSURANCE
     + EXPIRY
     + TRANSITION
+    + EFFECT
 )
 
 # Not a mutant: the model unchanged. The harness must not kill it (a control).

@@ -70,7 +70,7 @@ KILL_KINDS = (
 # The obligation kinds of one transition, run as separate phases in this order
 # (cheap, linear kinds first). Every kind check_case reports must be here
 # (tests/test_mutation.py checks it), or a phase would be skipped.
-PHASES = ("delta-sum", "frame", "inductive", "acceptance", "rejection", "precondition", "contract")
+PHASES = ("delta-sum", "frame", "effect", "inductive", "acceptance", "rejection", "precondition", "contract")
 
 # Run in the child by ``python -c``: the copy goes first on the path, and the
 # editable install's finder (which maps clearspec to the working tree) goes away.

@@ -207,7 +207,7 @@ EXAMPLES: dict[str, Example] = {
 
 def example_file(name: str) -> Path:
     """The path of a data file shipped with the package."""
-    return Path(str(resources.files("clearspec").joinpath("data", name)))
+    return Path(str(resources.files("clearspec_tools").joinpath("data", name)))
 
 
 def infer_feed(path: str | Path, feeds: Sequence[str]) -> str:
