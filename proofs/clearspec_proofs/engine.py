@@ -104,7 +104,7 @@ def not_applicable_result(case: TransitionCase, reason: str) -> Result:
         "acceptance",
         NOT_APPLICABLE,
         0.0,
-        f"not applicable: {reason}",
+        reason,
     )
 
 
