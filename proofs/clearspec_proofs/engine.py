@@ -257,7 +257,9 @@ class Hypotheses:
         # band) makes the remaining products linear: tried first for a model.
         fill_price = world.roles.fill_witness_price()
         at_oracle = [
-            v == fill_price for n, v in world.variables.items() if n == "fill.price" and fill_price is not None
+            v == fill_price
+            for n, v in world.variables.items()
+            if n == "fill.price" and fill_price is not None
         ]
         self.fill_at_witness_price = at_oracle
         self._model_searches = [self.witness + at_oracle, self.witness] if at_oracle else [self.witness]

@@ -99,9 +99,7 @@ def _reports(world: World, feed: str, reporters: tuple[str, ...]) -> tuple[Price
     for i, reporter in enumerate(reporters):
         price = world.var(f"report[{i}].price")
         timestamp = world.var(f"report[{i}].timestamp")
-        reports.append(
-            PriceReport(feed, price, timestamp, world.var("report.round"), reporter, b"\x01" * 64)
-        )
+        reports.append(PriceReport(feed, price, timestamp, world.var("report.round"), reporter, b"\x01" * 64))
         if i:
             world.assume(reports[i - 1].price <= price)  # the fixed order: sorted by price
     return tuple(reports)
@@ -133,7 +131,9 @@ CASES: tuple[TransitionCase, ...] = (
         lambda w: Deposit("a0", w.role(COLLATERAL), w.var("amount")),
         needs=(COLLATERAL,),
     ),
-    TransitionCase("withdraw-quote", "COL-4", PERPS, lambda w: Withdraw("a0", w.role(QUOTE), w.var("amount"))),
+    TransitionCase(
+        "withdraw-quote", "COL-4", PERPS, lambda w: Withdraw("a0", w.role(QUOTE), w.var("amount"))
+    ),
     TransitionCase(
         "withdraw-collateral",
         "COL-4",
