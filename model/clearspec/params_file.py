@@ -52,7 +52,7 @@ def _int(value: Any, where: str) -> int:
         if abs(value) >= 10**MAX_DIGITS:
             raise _fail(where, f"integer of more than {MAX_DIGITS} digits")
         return value
-    if isinstance(value, str) and len(value) > MAX_DIGITS + 1:
+    if isinstance(value, str) and len(value.removeprefix("-")) > MAX_DIGITS:
         raise _fail(where, f"integer of more than {MAX_DIGITS} digits")
     if isinstance(value, str) and _INTEGER.match(value):
         return int(value)
