@@ -19,6 +19,7 @@ import z3
 
 from clearspec import kernel as k
 from clearspec import trading
+from clearspec.cli import main
 from clearspec.errors import ClearingError, ErrorCode
 from clearspec.examples import example_params
 from clearspec.params import MAX_AMOUNT, DeficitPolicy, MarketKind, ProtocolParams, revise
@@ -26,6 +27,7 @@ from clearspec.params_file import load_params, params_to_json
 from clearspec_proofs.engine import NOT_APPLICABLE, check_case, trace_case
 from clearspec_proofs.roles import Role, resolve, witness_price
 from clearspec_proofs.runner import not_applicable, units
+from clearspec_proofs.safe_region import counterexample_table, decide, position_component
 from clearspec_proofs.transitions import CASES, TransitionCase
 
 SETS = Path(__file__).resolve().parents[1] / "proofs" / "clearspec_proofs" / "paramsets"
@@ -235,3 +237,34 @@ def test_a_malformed_or_unsupported_set_exits_2_naming_the_field(tmp_path: Path)
     done = _prove("--params", str(_write(tmp_path, data)), "--only", "deposit-quote")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "params.markets[1].tick_size" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["renamed", "decimals"])
+def test_the_safe_region_search_takes_the_set_and_replays_on_its_ids(name: str) -> None:
+    """PAR-5 on a set with no example id or unusual decimals: the counterexample
+    starts at the feed's witness price and replays through the set's own reporters."""
+    params = _load(name)
+    market = params.markets[0]
+    verdict = decide(params, position_component(params, market.market_id))
+    example = verdict.counterexample
+    assert not verdict.safe and example is not None and example.confirmed, verdict
+    assert example.price_before == resolve(params).witness_prices[market.feed]
+    table = counterexample_table(example, params.quote_asset)
+    assert f"balance {params.quote_asset}" in table and "USDC" not in table
+
+
+@pytest.mark.parametrize(("name", "quote", "base"), [("renamed", 6, 8), ("decimals", 2, 18)])
+def test_the_simulator_replays_the_built_in_crash_on_the_sets_own_feeds(
+    name: str, quote: int, base: int, tmp_path: Path
+) -> None:
+    params = _load(name)
+    args = ["--params", str(SETS / f"{name}.json"), "--accounts", "20", "--bars", "60"]
+    args += ["--quote-decimals", str(quote), "--base-decimals", str(base)]
+    assert main(["simulate", *args, "--no-plots", "--quiet", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    (path,) = [p for p in report["inputs"]["paths"] if p["file"].startswith("2024-08-05_BTCUSDT")]
+    assert path["feed"] == params.markets[0].feed
+    # BTC opened near 58,000 USD that day: P / 10**price_decimals quote units per
+    # base unit is P * 10**base / 10**(price_decimals + quote) dollars per coin.
+    decimals = params.feed_by_id[path["feed"]].price_decimals
+    assert 50_000 <= int(path["open"]) * 10**base // 10 ** (decimals + quote) <= 60_000, path
