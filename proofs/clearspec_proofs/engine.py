@@ -217,8 +217,9 @@ def _witness_constraints(world: World, params: ProtocolParams) -> list[Any]:
     prices = world.roles.witness_prices
     fixed = []
     for name, variable in world.variables.items():
-        if name.startswith("price[") and name[len("price[") : -1] in prices:
-            fixed.append(variable == prices[name[len("price[") : -1]])
+        feed = name.removeprefix("price[").removesuffix("]") if name.startswith("price[") else ""
+        if feed in prices:
+            fixed.append(variable == prices[feed])
         elif "index[" in name:
             fixed.append(variable == 0)
     return fixed

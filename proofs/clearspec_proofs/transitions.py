@@ -84,6 +84,7 @@ class TransitionCase:
         return resolve(params).missing(self.needs)
 
     def applies(self, params: ProtocolParams) -> bool:
+        """Whether ``params`` has every role the case needs."""
         return self.not_applicable(params) is None
 
 
