@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from clearspec.errors import ClearingError, ErrorCode
-from clearspec.params_file import load_params, params_from_json, params_to_json
+from clearspec.params_file import MAX_DIGITS, MAX_FILE_BYTES, load_params, params_from_json, params_to_json
 from clearspec_tools.cli import main
 from clearspec_tools.examples import example_params
 
@@ -244,3 +244,29 @@ def test_par4_params_export_loads_back_equal(tmp_path: Path, capsys: pytest.Capt
     path = tmp_path / "exported.json"
     path.write_text(exported)
     assert load_params(path) == PARAMS
+
+
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b" " * (MAX_FILE_BYTES + 1), f"larger than {MAX_FILE_BYTES} bytes"),
+        (b'{"quote_asset": ' + b"9" * 5_000 + b"}", "not usable JSON"),
+    ],
+    ids=["not-utf8", "deep", "oversized", "huge-number"],
+)
+def test_par4_hostile_files_are_invalid_params(tmp_path: Path, content: bytes, detail: str) -> None:
+    path = tmp_path / "hostile.json"
+    path.write_bytes(content)
+    with pytest.raises(ClearingError) as caught:
+        load_params(path)
+    assert caught.value.code is ErrorCode.INVALID_PARAMS and detail in caught.value.detail
+
+
+@pytest.mark.parametrize("value", ["9" * (MAX_DIGITS + 1), 10**MAX_DIGITS])
+def test_par4_integers_beyond_the_digit_limit_are_named(value: Any) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        _market(data)["tick_size"] = value
+
+    assert _rejected(edit) == f"params.markets[0].tick_size: integer of more than {MAX_DIGITS} digits"

@@ -33,6 +33,11 @@ from clearspec.params import (
 )
 
 _INTEGER = re.compile(r"^(0|-?[1-9][0-9]*)$")
+# No parameter needs more digits (MAX_AMOUNT has 31); longer ones are refused
+# before Python converts them (its conversion is quadratic in the digits).
+MAX_DIGITS = 100
+# A parameter file is a few kilobytes; a larger input (or /dev/zero) is refused unread.
+MAX_FILE_BYTES = 1 << 20
 _KEY = re.compile(r"[0-9a-f]{64}")
 
 
@@ -44,7 +49,11 @@ def _int(value: Any, where: str) -> int:
     if isinstance(value, bool):
         raise _fail(where, "expected an integer, got a boolean")
     if isinstance(value, int):
+        if abs(value) >= 10**MAX_DIGITS:
+            raise _fail(where, f"integer of more than {MAX_DIGITS} digits")
         return value
+    if isinstance(value, str) and len(value.removeprefix("-")) > MAX_DIGITS:
+        raise _fail(where, f"integer of more than {MAX_DIGITS} digits")
     if isinstance(value, str) and _INTEGER.match(value):
         return int(value)
     raise _fail(where, f"expected an integer or a canonical decimal string, got {value!r}")
@@ -208,11 +217,23 @@ def params_to_json(params: ProtocolParams) -> dict[str, Any]:
 
 
 def load_params(path: str | Path) -> ProtocolParams:
-    """Read a parameter file; a missing file or bad JSON is ``INVALID_PARAMS`` too."""
+    """Read a parameter file; a missing, oversized, non-UTF-8 or too deeply
+    nested file, or bad JSON, is ``INVALID_PARAMS`` too."""
     try:
-        data = json.loads(Path(path).read_text())
+        with open(path, "rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise ClearingError(ErrorCode.INVALID_PARAMS, f"{path}: {error.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ClearingError(ErrorCode.INVALID_PARAMS, f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ClearingError(ErrorCode.INVALID_PARAMS, f"{path}: not UTF-8: {error.reason}") from None
     except json.JSONDecodeError as error:
         raise ClearingError(ErrorCode.INVALID_PARAMS, f"{path}: not JSON: {error}") from None
+    except RecursionError:
+        raise ClearingError(ErrorCode.INVALID_PARAMS, f"{path}: nested too deeply") from None
+    except ValueError as error:  # a JSON number beyond Python's integer conversion limit
+        raise ClearingError(ErrorCode.INVALID_PARAMS, f"{path}: not usable JSON: {error}") from None
     return params_from_json(data)

@@ -43,6 +43,9 @@ from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import TransitionCase, fixed_order_oracle
 
 DEFAULT_RLIMIT = 4_000_000
+# The status of a transition the parameter set cannot form (a role it needs is
+# missing, roles.Role): not a failure, reported with the reason (spec: proofs.md).
+NOT_APPLICABLE = "not applicable"
 ESCALATION = (4, 16)  # a strong query that comes back unknown is retried with these multiples of the limit
 
 
@@ -55,7 +58,7 @@ class Result:
     transition: str
     invariant: str
     kind: str
-    status: str  # proved | counterexample | unknown
+    status: str  # proved | counterexample | unknown | NOT_APPLICABLE
     seconds: float
     detail: str = ""
     counterexample: dict[str, Any] | None = None
@@ -83,10 +86,26 @@ def _oracle_context(case: TransitionCase) -> AbstractContextManager[None]:
 
 
 def _now_for(case: TransitionCase, params: ProtocolParams) -> int:
+    """The concrete clock of a case's world (the expiry shapes' clock is symbolic:
+    this value only has to be past every expiry)."""
     if case.expiry:
-        expiries = [m.expiry for m in params.markets if m.expiry is not None]
-        return max(expiries) + 10
+        return max((m.expiry for m in params.markets if m.expiry is not None), default=0) + 10
     return 1_000_000
+
+
+def not_applicable_result(case: TransitionCase, reason: str) -> Result:
+    """The one row of a case the parameter set cannot form: its acceptance
+    obligation, ``not applicable``, with the reason."""
+    return Result(
+        f"{case.name}/acceptance/can be accepted",
+        case.rules,
+        case.name,
+        "can be accepted",
+        "acceptance",
+        NOT_APPLICABLE,
+        0.0,
+        reason,
+    )
 
 
 def _frame_condition(before: Ledger, after: Ledger, untouched: list[str]) -> Any:
@@ -206,16 +225,17 @@ def is_nonlinear(expr: Any) -> bool:
     return False
 
 
-_WITNESS_PRICE = 600_000_000  # a price on every tick of the example markets
-
-
 def _witness_constraints(world: World, params: ProtocolParams) -> list[Any]:
     """Extra constraints that make products linear, used only to *find* a state
-    that satisfies the hypotheses (a witness against vacuity), never in a proof."""
+    that satisfies the hypotheses (a witness against vacuity), never in a proof:
+    each feed at its witness price (roles.witness_price: on the tick of every
+    market it prices) and every funding and loss index at 0."""
+    prices = world.roles.witness_prices
     fixed = []
     for name, variable in world.variables.items():
-        if name.startswith("price["):
-            fixed.append(variable == _WITNESS_PRICE)
+        feed = name.removeprefix("price[").removesuffix("]") if name.startswith("price[") else ""
+        if feed in prices:
+            fixed.append(variable == prices[feed])
         elif "index[" in name:
             fixed.append(variable == 0)
     return fixed
@@ -252,7 +272,12 @@ class Hypotheses:
         self.witness = _witness_constraints(world, params)
         # A fill at the oracle price (LIQ-3: always fillable; TRD-3: within the
         # band) makes the remaining products linear: tried first for a model.
-        at_oracle = [v == _WITNESS_PRICE for n, v in world.variables.items() if n == "fill.price"]
+        fill_price = world.roles.fill_witness_price()
+        at_oracle = [
+            v == fill_price
+            for n, v in world.variables.items()
+            if n == "fill.price" and fill_price is not None
+        ]
         self.fill_at_witness_price = at_oracle
         self._model_searches = [self.witness + at_oracle, self.witness] if at_oracle else [self.witness]
         # True in every slice of a transition but the first (runner.SLICES): the
@@ -396,6 +421,9 @@ def check_case(
     """The obligations of one transition (the ``part``-th slice of them, those
     whose id contains ``goal_filter``), each proved, refuted or unknown."""
     started = time.perf_counter()
+    reason = case.not_applicable(params)
+    if reason is not None:
+        return [not_applicable_result(case, reason)] if part[0] == 0 else []
     try:
         world, after, trace = trace_case(case, params)
     except ClearingError as error:

@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ class Unit:
 
 def units(only: str | None, params: ProtocolParams) -> list[Unit]:
     """The work for the transitions whose name contains ``only`` and that apply
-    to ``params``, slowest first."""
+    to ``params``, slowest first (the others: :func:`not_applicable`)."""
     from clearspec_proofs.transitions import CASES
 
     found = [
@@ -45,6 +45,20 @@ def units(only: str | None, params: ProtocolParams) -> list[Unit]:
     if only is None or "lemma".startswith(only):
         found.append(Unit("lemma", 0, 1))
     return sorted(found, key=lambda u: -SLICES.get(u.case, 1))
+
+
+def not_applicable(only: str | None, params: ProtocolParams) -> list[dict[str, Any]]:
+    """One ``not applicable`` row, with the reason, per transition whose name
+    contains ``only`` and that ``params`` cannot form (a role it needs is missing)."""
+    from clearspec_proofs.engine import not_applicable_result
+    from clearspec_proofs.transitions import CASES
+
+    rows = []
+    for case in CASES:
+        reason = case.not_applicable(params) if only is None or only in case.name else None
+        if reason is not None:
+            rows.append(not_applicable_result(case, reason).as_json())
+    return rows
 
 
 def _work(job: tuple[Unit, ProtocolParams, int, str | None, tuple[str, ...]]) -> list[dict[str, Any]]:
@@ -79,12 +93,15 @@ def prove_all(
     ``deterministic``: with Z3's plain SMT core (engine._solver)."""
     from clearspec_proofs.engine import DEFAULT_RLIMIT, DETERMINISTIC_ENV
     from clearspec_proofs.invariants import load_invariant_modules
+    from clearspec_proofs.roles import resolve
 
     load_invariant_modules(invariant_modules)  # fail here, not in every worker
+    resolve(params)  # a set the world cannot be built for: INVALID_PARAMS here, not in a worker
 
     case_filter, goal_filter = _split_pattern(only)
     work = units(case_filter, params)
-    if not work and goal_filter is None:
+    skipped = not_applicable(case_filter, params)
+    if not work and not skipped and goal_filter is None:
         work = units(None, params)
         goal_filter = only
     if goal_filter is not None:
@@ -101,23 +118,31 @@ def prove_all(
     # Term order must not depend on string hashing, or Z3's deterministic
     # resource limit would give different answers from run to run.
     os.environ["PYTHONHASHSEED"] = "0"
-    results: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = list(skipped)
     started = time.perf_counter()
-    context = multiprocessing.get_context("spawn")
     # A fresh process per unit: Z3 heuristics depend on term ids, so a unit must
     # not inherit terms from the units before it, or results would vary by order.
-    with context.Pool(count, maxtasksperchild=1) as pool:
-        for done, batch in enumerate(pool.imap_unordered(_work, jobs), start=1):
-            results += batch
-            if progress is not None:
-                failed = sum(1 for r in batch if r["status"] != "proved")
-                name = batch[0]["transition"] if batch else "-"
-                progress(
-                    f"[{done}/{len(jobs)}] {name}: {len(batch)} obligations, {failed} not proved "
-                    f"({time.perf_counter() - started:.1f}s)"
-                )
+    for done, batch in enumerate(_run_jobs(jobs, count), start=1):
+        results += batch
+        if progress is not None:
+            failed = sum(1 for r in batch if r["status"] != "proved")
+            name = batch[0]["transition"] if batch else "-"
+            progress(
+                f"[{done}/{len(jobs)}] {name}: {len(batch)} obligations, {failed} not proved "
+                f"({time.perf_counter() - started:.1f}s)"
+            )
     withdraw_unsupported(results)
     return sorted(results, key=lambda r: (r["transition"], r["kind"], r["invariant"]))
+
+
+def _run_jobs(jobs: list[Any], count: int) -> Iterator[list[dict[str, Any]]]:
+    """Each job in a fresh spawned process (at most ``count`` at once); none
+    started when there is no job (every selected case not applicable)."""
+    if not jobs:
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(max(1, min(count, len(jobs))), maxtasksperchild=1) as pool:
+        yield from pool.imap_unordered(_work, jobs)
 
 
 def withdraw_unsupported(results: list[dict[str, Any]]) -> None:

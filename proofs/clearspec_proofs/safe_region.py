@@ -43,7 +43,6 @@ escalated on ``unknown``; ``unknown`` is never counted as safe.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import sys
 import time
@@ -67,7 +66,8 @@ from clearspec.render import describe
 from clearspec.state import Account, Ledger, MarketState, OraclePrice, Position, genesis
 from clearspec.transition import apply
 from clearspec_proofs.engine import DEFAULT_RLIMIT, ESCALATION
-from clearspec_tools.examples import example_genesis, reporter_keys, signed_update
+from clearspec_proofs.roles import witness_price
+from clearspec_tools.examples import reporter_keys, signed_update
 
 SAFE, UNSAFE, UNKNOWN = "safe", "unsafe", "unknown"
 SUBJECT, COUNTERPARTY = "account", "counterparty"
@@ -486,18 +486,11 @@ def decide_all(
 # --- counterexamples --------------------------------------------------------------------
 
 
-@functools.cache
-def _example_prices() -> dict[str, int]:
-    return {feed: price.price for feed, price in example_genesis().prices.items()}
-
-
 def reference_price(params: ProtocolParams, feed: str) -> list[int]:
-    """Prices to try first for a readable counterexample: the example ledger's
-    price of the feed if it has one, then a few powers of ten."""
-    candidates = []
-    example = _example_prices()
-    if feed in example:
-        candidates.append(example[feed])
+    """Prices to try first for a readable counterexample: the feed's witness
+    price (roles.witness_price: on the tick of every market it prices), then a
+    few powers of ten at its decimals."""
+    candidates = [witness_price(params, feed)]
     decimals = params.feed_by_id[feed].price_decimals
     candidates += [10 ** min(30, decimals + e) for e in (3, 6, 9)]
     return list(dict.fromkeys(candidates))
@@ -603,11 +596,16 @@ def _public(key: Any) -> bytes:
     return bytes(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
 
 
+def _signing_keys(params: ProtocolParams) -> list[tuple[str, Any]]:
+    """The set's reporter ids, each with one of ``clearspec_tools.examples``' private keys."""
+    keys = reporter_keys(len(params.oracle.reporters))
+    return [(name, key) for (name, _), (_, key) in zip(params.oracle.reporters, keys, strict=True)]
+
+
 def replay_params(params: ProtocolParams) -> ProtocolParams:
     """``params`` with ``clearspec_tools.examples``' reporter keys in place of its own
     (same number, ids and quorum), so that the replay can sign reports."""
-    keys = reporter_keys(len(params.oracle.reporters))
-    reporters = tuple((name, _public(key)) for name, key in keys)
+    reporters = tuple((name, _public(key)) for name, key in _signing_keys(params))
     if reporters == params.oracle.reporters:
         return params
     return revise(params, oracle=replace(params.oracle, reporters=reporters))
@@ -659,7 +657,7 @@ def replay(params: ProtocolParams, example: Counterexample) -> Counterexample:
         [example.price_after] * params.oracle.quorum,
         timestamp=ledger.now,
         round_=1,
-        keys=reporter_keys(len(params.oracle.reporters)),
+        keys=_signing_keys(params),
     )
     shown = replace(
         example,
@@ -690,7 +688,7 @@ def replay(params: ProtocolParams, example: Counterexample) -> Counterexample:
     return replace(shown, confirmed=True, how="replayed: accepted update, NC >= MMR before, NC < 0 after")
 
 
-def counterexample_table(example: Counterexample, quote_asset: str = "USDC") -> str:
+def counterexample_table(example: Counterexample, quote_asset: str) -> str:
     """A before/after table of the counterexample (integers in base units)."""
     rows: list[tuple[str, int, int]] = [(f"price {example.feed}", example.price_before, example.price_after)]
     rows.append((f"balance {quote_asset}", example.quote_balance, example.quote_balance))

@@ -1,14 +1,16 @@
 """Symbolic ledgers: the model's own state with Z3 integers in place of amounts.
 
 A symbolic world is a ledger of a few accounts (the whole ledger, so global
-invariants are sums over them), two markets and two collateral assets, whose
+invariants are sums over them), with positions in one or two markets and
+balances of the quote asset and at most one other collateral asset, whose
 balances, positions, indices, pools and prices are Z3 variables. So are the
 times the state remembers (when each price was accepted, when each market last
 paid funding, until when withdrawals are gated), and, where a shape asks for
 them, the clock itself, the liquidation usage of the current block and the
 final price of a settled dated market. The parameters stay concrete (a
 designer's parameter set); the prover runs the model's own transition
-functions on this ledger.
+functions on this ledger. A shape names its markets and assets by role
+(``clearspec_proofs.roles``), resolved from the parameter set.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ from immutables import Map
 from clearspec import kernel as k
 from clearspec.params import MAX_AMOUNT, ProtocolParams
 from clearspec.state import Account, Ledger, LiquidationUsage, MarketState, OraclePrice, Position, genesis
+from clearspec_proofs.roles import Role, Roles, resolve
 
 
 @dataclass(frozen=True)
 class Shape:
-    """Which accounts, markets and assets a symbolic world has."""
+    """Which accounts, markets and assets a symbolic world has. Markets and assets
+    are ids or roles (:class:`Role`); ``build_world`` resolves the roles, and the
+    world's own shape lists ids only."""
 
     accounts: tuple[str, ...] = ("a0", "a1", "a2")
-    markets: tuple[str, ...] = ("BTC-PERP", "ETH-PERP")
-    collateral: tuple[str, ...] = ("BTC",)
+    markets: tuple[str, ...] = (Role.PERPETUALS,)
+    collateral: tuple[str, ...] = (Role.COLLATERAL,)
     flat: tuple[str, ...] = ()  # accounts with collateral only, no positions
     # LIQ-5: accounts already liquidated in the current block (symbolic usage).
     usage: tuple[str, ...] = ()
@@ -47,6 +52,7 @@ class World:
 
     ledger: Ledger
     shape: Shape
+    roles: Roles
     assumptions: list[Any] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)
     action: Any = None  # the symbolic action, once built
@@ -60,6 +66,19 @@ class World:
 
     def assume(self, *conditions: Any) -> None:
         self.assumptions.extend(conditions)
+
+    def role(self, role: Role) -> str:
+        """The id of the market or asset playing ``role`` in this world's parameter set."""
+        return self.roles.of(role)
+
+    def resolve(self, shape: Shape) -> Shape:
+        """``shape`` with its roles replaced by this parameter set's ids."""
+        return replace(
+            shape,
+            markets=self.roles.expand(shape.markets),
+            collateral=self.roles.expand(shape.collateral),
+            settled=self.roles.expand(shape.settled),
+        )
 
 
 def build_world(params: ProtocolParams, shape: Shape = Shape(), now: int = 1_000_000) -> World:
@@ -75,7 +94,8 @@ def build_world(params: ProtocolParams, shape: Shape = Shape(), now: int = 1_000
     is within 1..MAX and implies ``now >= expiry``.
     """
     base = genesis(params, {f.feed_id: 1 for f in params.feeds}, now=0)
-    world = World(base, shape)
+    world = World(base, shape, resolve(params))
+    shape = world.shape = world.resolve(shape)
     clock: int = now
     if shape.symbolic_now:
         clock = world.var("ledger.now")  # not "now": AdvanceTime's field has that name

@@ -6,6 +6,10 @@ the model with those two replaced for a *fixed order*: reports arrive sorted by
 price and their signatures are taken as valid. The signature check and the
 median are covered instead by the oracle theorem (ORA-8), CrossHair and tests;
 the report says so next to each oracle obligation.
+
+A case names the markets and assets it acts on by role (``clearspec_proofs.roles``:
+``w.role(QUOTE)``, ``w.role(PERPETUAL)`` ...), resolved from the parameter set
+being proved; a case whose roles the set lacks is not applicable (``needs``).
 """
 
 from __future__ import annotations
@@ -36,25 +40,25 @@ from clearspec.actions import (
     Withdraw,
 )
 from clearspec.errors import ErrorCode
-from clearspec.params import DeficitPolicy, ProtocolParams
+from clearspec.params import ProtocolParams
+from clearspec_proofs.roles import Role, resolve
 from clearspec_proofs.symbolic import Shape, World
 
+QUOTE, COLLATERAL, PERPETUAL = Role.QUOTE, Role.COLLATERAL, Role.PERPETUAL
+DATED, DELEVERAGE, FEED = Role.DATED, Role.DELEVERAGE, Role.FEED
+
+# Positions in the set's first perpetual and one more (roles.resolve: a
+# deleveraging one if any), the quote asset and one collateral asset.
 PERPS = Shape()
 # a0 may have been liquidated earlier in this block (LIQ-5: symbolic usage).
 LIQUIDATION = Shape(usage=("a0",))
 # One dated market, every account holding it, the clock symbolic (before or past
 # its expiry), no final price yet.
-EXPIRY = Shape(accounts=("a0", "a1", "a2"), markets=("BTC-DEC",), collateral=("BTC",), symbolic_now=True)
+EXPIRY = Shape(accounts=("a0", "a1", "a2"), markets=(DATED,), symbolic_now=True)
 # The same after a first settlement fixed the final price; the oracle has moved on.
-SETTLED = Shape(
-    accounts=("a0", "a1", "a2"),
-    markets=("BTC-DEC",),
-    collateral=("BTC",),
-    settled=("BTC-DEC",),
-    symbolic_now=True,
-)
+SETTLED = Shape(accounts=("a0", "a1", "a2"), markets=(DATED,), settled=(DATED,), symbolic_now=True)
 # a2 holds collateral only, so it can be the subject of bad-debt actions.
-FLAT = Shape(accounts=("a0", "a1", "a2"), markets=("BTC-PERP",), collateral=("BTC",), flat=("a2",))
+FLAT = Shape(accounts=("a0", "a1", "a2"), markets=(PERPETUAL,), flat=("a2",))
 
 
 @dataclass(frozen=True)
@@ -67,21 +71,36 @@ class TransitionCase:
     build: Callable[[World], Action]
     fixed_order: bool = False  # the oracle's sort and signatures are fixed (see module doc)
     expiry: bool = False
-    # Which parameter sets the case applies to (deleveraging needs a deleverage market).
-    applies: Callable[[ProtocolParams], bool] = lambda params: True
+    # The roles the action names or its shape's markets must hold (roles.Role):
+    # a parameter set without one of them makes the case not applicable.
+    needs: tuple[Role, ...] = ()
     # ERR-1: the code every state must reject the action with, for an action the
     # spec always refuses (a self-transfer, covering an account with positions).
     rejects: ErrorCode | None = None
 
+    def not_applicable(self, params: ProtocolParams) -> str | None:
+        """Why the case cannot be formed on ``params`` (a role it needs is
+        missing), or None when it applies."""
+        return resolve(params).missing(self.needs)
 
-def _reports(world: World, feed: str, count: int) -> tuple[PriceReport, ...]:
+    def applies(self, params: ProtocolParams) -> bool:
+        """Whether ``params`` has every role the case needs."""
+        return self.not_applicable(params) is None
+
+
+def _update(world: World) -> OracleUpdate:
+    """An update of the role FEED by the first reporters of the set (roles.REPORTS
+    of them, or the quorum if larger), each report's fields symbolic."""
+    feed = world.role(FEED)
+    return OracleUpdate(feed, _reports(world, feed, world.roles.reporters))
+
+
+def _reports(world: World, feed: str, reporters: tuple[str, ...]) -> tuple[PriceReport, ...]:
     reports = []
-    for i in range(count):
+    for i, reporter in enumerate(reporters):
         price = world.var(f"report[{i}].price")
         timestamp = world.var(f"report[{i}].timestamp")
-        reports.append(
-            PriceReport(feed, price, timestamp, world.var("report.round"), f"reporter-{i}", b"\x01" * 64)
-        )
+        reports.append(PriceReport(feed, price, timestamp, world.var("report.round"), reporter, b"\x01" * 64))
         if i:
             world.assume(reports[i - 1].price <= price)  # the fixed order: sorted by price
     return tuple(reports)
@@ -91,7 +110,7 @@ def _fill(world: World, side: Side) -> SettleTrades:
     return SettleTrades(
         (
             Fill(
-                "BTC-PERP",
+                world.role(PERPETUAL),
                 "a0",
                 "a1",
                 side,
@@ -105,42 +124,63 @@ def _fill(world: World, side: Side) -> SettleTrades:
 
 
 CASES: tuple[TransitionCase, ...] = (
-    TransitionCase("deposit-quote", "COL-3", PERPS, lambda w: Deposit("a0", "USDC", w.var("amount"))),
-    TransitionCase("deposit-collateral", "COL-3", PERPS, lambda w: Deposit("a0", "BTC", w.var("amount"))),
-    TransitionCase("withdraw-quote", "COL-4", PERPS, lambda w: Withdraw("a0", "USDC", w.var("amount"))),
-    TransitionCase("withdraw-collateral", "COL-4", PERPS, lambda w: Withdraw("a0", "BTC", w.var("amount"))),
-    TransitionCase("transfer", "COL-5", PERPS, lambda w: Transfer("a0", "a1", "USDC", w.var("amount"))),
+    TransitionCase("deposit-quote", "COL-3", PERPS, lambda w: Deposit("a0", w.role(QUOTE), w.var("amount"))),
+    TransitionCase(
+        "deposit-collateral",
+        "COL-3",
+        PERPS,
+        lambda w: Deposit("a0", w.role(COLLATERAL), w.var("amount")),
+        needs=(COLLATERAL,),
+    ),
+    TransitionCase(
+        "withdraw-quote", "COL-4", PERPS, lambda w: Withdraw("a0", w.role(QUOTE), w.var("amount"))
+    ),
+    TransitionCase(
+        "withdraw-collateral",
+        "COL-4",
+        PERPS,
+        lambda w: Withdraw("a0", w.role(COLLATERAL), w.var("amount")),
+        needs=(COLLATERAL,),
+    ),
+    TransitionCase(
+        "transfer", "COL-5", PERPS, lambda w: Transfer("a0", "a1", w.role(QUOTE), w.var("amount"))
+    ),
     TransitionCase(
         "transfer-self",
         "COL-5",
         PERPS,
-        lambda w: Transfer("a0", "a0", "USDC", w.var("amount")),
+        lambda w: Transfer("a0", "a0", w.role(QUOTE), w.var("amount")),
         rejects=ErrorCode.SELF_TRANSFER,
     ),
     TransitionCase("advance-time", "CLK-1", PERPS, lambda w: AdvanceTime(w.var("now"))),
+    TransitionCase("oracle-update", "ORA-1..ORA-9", PERPS, _update, fixed_order=True, needs=(FEED,)),
+    TransitionCase("trade-buy", "TRD-1..TRD-8", PERPS, lambda w: _fill(w, Side.BUY), needs=(PERPETUAL,)),
+    TransitionCase("trade-sell", "TRD-1..TRD-8", PERPS, lambda w: _fill(w, Side.SELL), needs=(PERPETUAL,)),
     TransitionCase(
-        "oracle-update",
-        "ORA-1..ORA-9",
+        "premium-sample",
+        "FND-1",
         PERPS,
-        lambda w: OracleUpdate("BTC-USD", _reports(w, "BTC-USD", 3)),
-        fixed_order=True,
+        lambda w: PremiumSample(w.role(PERPETUAL), w.var("premium")),
+        needs=(PERPETUAL,),
     ),
-    TransitionCase("trade-buy", "TRD-1..TRD-8", PERPS, lambda w: _fill(w, Side.BUY)),
-    TransitionCase("trade-sell", "TRD-1..TRD-8", PERPS, lambda w: _fill(w, Side.SELL)),
-    TransitionCase("premium-sample", "FND-1", PERPS, lambda w: PremiumSample("BTC-PERP", w.var("premium"))),
-    TransitionCase("apply-funding", "FND-2", PERPS, lambda w: ApplyFunding("BTC-PERP")),
+    TransitionCase(
+        "apply-funding", "FND-2", PERPS, lambda w: ApplyFunding(w.role(PERPETUAL)), needs=(PERPETUAL,)
+    ),
     TransitionCase(
         "liquidate",
         "LIQ-1..LIQ-7",
         LIQUIDATION,
-        lambda w: Liquidate("BTC-PERP", "a0", "a1", w.var("fill.size"), w.var("fill.price"), w.var("fee")),
+        lambda w: Liquidate(
+            w.role(PERPETUAL), "a0", "a1", w.var("fill.size"), w.var("fill.price"), w.var("fee")
+        ),
+        needs=(PERPETUAL,),
     ),
     TransitionCase(
         "deleverage",
         "ADL-1..ADL-5",
         PERPS,
-        lambda w: Deleverage("BTC-PERP", "a0", ("a1",)),
-        applies=lambda params: params.market_by_id["BTC-PERP"].deficit_policy is DeficitPolicy.DELEVERAGE,
+        lambda w: Deleverage(w.role(DELEVERAGE), "a0", ("a1",)),
+        needs=(DELEVERAGE,),
     ),
     TransitionCase("fund-insurance", "INS-1", PERPS, lambda w: FundInsurance("a0", w.var("amount"))),
     TransitionCase("report-negative", "INS-6", PERPS, lambda w: ReportNegativeCollateral("a0")),
@@ -151,21 +191,33 @@ CASES: tuple[TransitionCase, ...] = (
         PERPS,
         lambda w: CoverBadDebt("a0"),
         rejects=ErrorCode.HAS_POSITIONS,
+        needs=(PERPETUAL,),
     ),
     TransitionCase(
-        "settle-expiry", "EXP-1..EXP-4", EXPIRY, lambda w: SettleExpiry("BTC-DEC", ("a0", "a1")), expiry=True
+        "settle-expiry",
+        "EXP-1..EXP-4",
+        EXPIRY,
+        lambda w: SettleExpiry(w.role(DATED), ("a0", "a1")),
+        expiry=True,
+        needs=(DATED,),
     ),
     # EXP-1: a later settlement uses the final price fixed by the first one.
     TransitionCase(
         "settle-expiry-fixed",
         "EXP-1..EXP-4",
         SETTLED,
-        lambda w: SettleExpiry("BTC-DEC", ("a0", "a1")),
+        lambda w: SettleExpiry(w.role(DATED), ("a0", "a1")),
         expiry=True,
+        needs=(DATED,),
     ),
     # EXP-1, MRG-1: after the final price is fixed, margin values the positions at it.
     TransitionCase(
-        "withdraw-settled", "COL-4", SETTLED, lambda w: Withdraw("a0", "USDC", w.var("amount")), expiry=True
+        "withdraw-settled",
+        "COL-4",
+        SETTLED,
+        lambda w: Withdraw("a0", w.role(QUOTE), w.var("amount")),
+        expiry=True,
+        needs=(DATED,),
     ),
 )
 

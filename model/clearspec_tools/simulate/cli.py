@@ -30,6 +30,12 @@ def _config(args: argparse.Namespace) -> Any:
     from clearspec_tools.simulate.paths import scaled_decimal
 
     config = SimConfig(check_every=args.check_every, use_index=not getattr(args, "no_index", False))
+    for name in ("quote_decimals", "base_decimals"):
+        value = getattr(args, name)
+        if value is not None:
+            if not 0 <= value <= 30:
+                raise SimulationError(f"--{name.replace('_', '-')} must be within 0..30")
+            config = replace(config, **{name: value})
     if args.insurance_fund is not None:
         try:
             amount, _ = scaled_decimal(args.insurance_fund, config.quote_decimals)
@@ -218,6 +224,17 @@ def _common(parser: argparse.ArgumentParser, out: str) -> None:
         "priced, from the oracle price (0) to the fillable price (1000000, default)",
     )
     parser.add_argument("--premium-ppm", type=int, metavar="PPM", help="premium sample per bar (default 13)")
+    # A parameter set does not declare its assets' decimals; the price paths'
+    # conversion and the population's amounts need them.
+    parser.add_argument(
+        "--quote-decimals", type=int, metavar="N", help="decimals of the quote asset's base unit (default 6)"
+    )
+    parser.add_argument(
+        "--base-decimals",
+        type=int,
+        metavar="N",
+        help="decimals of the base unit of the coins the paths price (default 8)",
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of a table")
     parser.add_argument("--quiet", action="store_true", help="no progress on standard error")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

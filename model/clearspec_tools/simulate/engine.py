@@ -179,14 +179,16 @@ def reporter_signers(params: ProtocolParams) -> list[tuple[str, Ed25519PrivateKe
 
 
 def initial_prices(params: ProtocolParams, paths: Sequence[PricePath]) -> dict[str, int]:
-    """Each feed's first open; a feed without a path keeps the example genesis price."""
+    """Each feed's first open; a feed without a path keeps the example genesis price,
+    or, a feed the example does not have, a price on the tick of every market it
+    prices (the prover's witness price, clearspec_proofs.roles)."""
+    from clearspec_proofs.roles import witness_price
+
     prices = {p.feed: p.bars[0].open for p in paths}
     example = example_genesis().prices
     for feed in params.feed_by_id:
         if feed not in prices:
-            if feed not in example:
-                raise SimulationError(f"no price path for feed {feed} (and no example price for it)")
-            prices[feed] = example[feed].price
+            prices[feed] = example[feed].price if feed in example else witness_price(params, feed)
     return prices
 
 

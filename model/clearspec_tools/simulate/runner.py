@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clearspec.params import ProtocolParams
+from clearspec.params import MarketKind, ProtocolParams
 from clearspec_tools.simulate.engine import (
     Check,
     Progress,
@@ -63,7 +63,12 @@ def resolve_inputs(
         if name not in EXAMPLES:
             raise PricePathError(f"unknown example {name!r} (examples: {', '.join(EXAMPLES)})")
         chosen = EXAMPLES[name]
-        specs = tuple(PathSpec(feed, str(example_file(file))) for feed, file in chosen.files.items())
+        files = example_feeds(tuple(chosen.files), params)
+        specs = tuple(
+            PathSpec(files[feed], str(example_file(file)))
+            for feed, file in chosen.files.items()
+            if feed in files
+        )
         return Inputs(specs, start or chosen.start, chosen.bars if bars is None else bars, name)
     specs_list = []
     for text in paths:
@@ -73,6 +78,22 @@ def resolve_inputs(
         raise PricePathError("one file per feed")
     label = "+".join(Path(s.file).stem for s in specs_list)
     return Inputs(tuple(specs_list), start, 0 if bars is None else bars, label)
+
+
+def example_feeds(example: Sequence[str], params: ProtocolParams) -> dict[str, str]:
+    """The feed of ``params`` each built-in path (named by the example's feed) drives:
+    the feed of that id if the set has one; the others, in order, on the set's
+    remaining feeds, those of perpetual markets first (a set that renames its
+    feeds replays the same crash). A path left without a feed is not replayed."""
+    ordered = [m.feed for m in params.markets if m.kind is MarketKind.PERPETUAL]
+    ordered += [m.feed for m in params.markets] + list(params.feed_by_id)
+    free = [f for f in dict.fromkeys(ordered) if f not in example]
+    chosen = {feed: feed for feed in example if feed in params.feed_by_id}
+    for feed, target in zip([f for f in example if f not in chosen], free, strict=False):
+        chosen[feed] = target
+    if not chosen:
+        raise PricePathError("the parameter set has no feed for the built-in price paths")
+    return chosen
 
 
 def price_exponent(params: ProtocolParams, feed: str, config: SimConfig) -> int:
