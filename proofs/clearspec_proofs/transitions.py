@@ -104,6 +104,11 @@ def _fill(world: World, side: Side) -> SettleTrades:
     )
 
 
+def _deleverages(params: ProtocolParams) -> bool:
+    """Deleveraging needs a market whose deficit policy is ``deleverage`` (ADL-1)."""
+    return params.market_by_id["BTC-PERP"].deficit_policy is DeficitPolicy.DELEVERAGE
+
+
 CASES: tuple[TransitionCase, ...] = (
     TransitionCase("deposit-quote", "COL-3", PERPS, lambda w: Deposit("a0", "USDC", w.var("amount"))),
     TransitionCase("deposit-collateral", "COL-3", PERPS, lambda w: Deposit("a0", "BTC", w.var("amount"))),
@@ -166,6 +171,23 @@ CASES: tuple[TransitionCase, ...] = (
     # EXP-1, MRG-1: after the final price is fixed, margin values the positions at it.
     TransitionCase(
         "withdraw-settled", "COL-4", SETTLED, lambda w: Withdraw("a0", "USDC", w.var("amount")), expiry=True
+    ),
+    # ADL-2 over two counterparties with symbolic scores, in both orders of their
+    # ids: listed a1 then a2, equal scores are in ranking order; listed a2 then
+    # a1, a2 must score strictly higher (the tie goes to the lower id).
+    TransitionCase(
+        "deleverage-two",
+        "ADL-1..ADL-5",
+        PERPS,
+        lambda w: Deleverage("BTC-PERP", "a0", ("a1", "a2")),
+        applies=_deleverages,
+    ),
+    TransitionCase(
+        "deleverage-two-reversed",
+        "ADL-1..ADL-5",
+        PERPS,
+        lambda w: Deleverage("BTC-PERP", "a0", ("a2", "a1")),
+        applies=_deleverages,
     ),
 )
 
