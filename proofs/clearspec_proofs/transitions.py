@@ -53,6 +53,11 @@ SETTLED = Shape(
     settled=("BTC-DEC",),
     symbolic_now=True,
 )
+# ADL-2's ranking: a0 long three steps of BTC-PERP, deleveraged against a1 and
+# a2, short one and two steps (the market sums to zero); whatever their order,
+# two offsets close a0. The sizes are fixed so that two offsets in a row stay
+# linear in the price; the scores stay symbolic (prices, quotes, balances free).
+RANKED = Shape(markets=("BTC-PERP",), collateral=(), steps=(("a0", 3), ("a1", -1), ("a2", -2)))
 # a2 holds collateral only, so it can be the subject of bad-debt actions.
 FLAT = Shape(accounts=("a0", "a1", "a2"), markets=("BTC-PERP",), collateral=("BTC",), flat=("a2",))
 
@@ -178,14 +183,14 @@ CASES: tuple[TransitionCase, ...] = (
     TransitionCase(
         "deleverage-two",
         "ADL-1..ADL-5",
-        PERPS,
+        RANKED,
         lambda w: Deleverage("BTC-PERP", "a0", ("a1", "a2")),
         applies=_deleverages,
     ),
     TransitionCase(
         "deleverage-two-reversed",
         "ADL-1..ADL-5",
-        PERPS,
+        RANKED,
         lambda w: Deleverage("BTC-PERP", "a0", ("a2", "a1")),
         applies=_deleverages,
     ),
