@@ -17,7 +17,7 @@ import z3
 
 from clearspec import kernel as k
 from clearspec.deleveraging import ranked_after
-from clearspec.errors import KernelError, SymbolicBranchError
+from clearspec.errors import ErrorCode, KernelError, SymbolicBranchError
 
 X, Y = z3.Int("x"), z3.Int("y")
 
@@ -94,7 +94,7 @@ def test_literals_and_the_kernels_operators_pass() -> None:
         assert bool(z3.BoolVal(True)) and not bool(z3.IntVal(1) == z3.IntVal(2))
         assert {z3.IntVal(3): 1}[z3.IntVal(3)] == 1
         smaller = k.min_(X, Y)
-        k.require(k.or_(X > 0, k.not_(Y > 0)), k.ErrorCode.NON_POSITIVE_AMOUNT)
+        k.require(k.or_(X > 0, k.not_(Y > 0)), ErrorCode.NON_POSITIVE_AMOUNT)
         assert k.holds(k.and_(X == X, smaller <= X))  # decided by simplification, not by bool()
     assert len(trace.guards) == 1 and len(trace.obligations) == 1  # the min_ term's condition stays open
 
@@ -106,9 +106,9 @@ def test_a_contract_condition_returning_a_term_is_named() -> None:
     def identity(value: int) -> int:
         return value
 
-    with pytest.raises(SymbolicBranchError, match=r"test_tracing_guard\.py:\d+ \(a contract condition\)"):
-        with k.tracing():
-            identity(X + 0)
+    where = r"test_tracing_guard\.py:\d+ \(a contract condition\)"
+    with pytest.raises(SymbolicBranchError, match=where), k.tracing():
+        identity(X + 0)
 
 
 def test_nested_traces_and_other_threads() -> None:

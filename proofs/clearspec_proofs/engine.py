@@ -33,7 +33,7 @@ import z3
 from immutables import Map
 
 from clearspec import kernel as k
-from clearspec.errors import ClearingError
+from clearspec.errors import ClearingError, SymbolicBranchError
 from clearspec.invariants import local_conditions
 from clearspec.params import ProtocolParams
 from clearspec.state import Ledger
@@ -378,7 +378,35 @@ def check_case(
     goal_filter: str | None = None,
 ) -> list[Result]:
     """The obligations of one transition (the ``part``-th slice of them, those
-    whose id contains ``goal_filter``), each proved, refuted or unknown."""
+    whose id contains ``goal_filter``), each proved, refuted or unknown.
+
+    PRF-4: a trace that made Python decide on a symbolic value is refused: no
+    obligation of it stands, and one ``unknown`` result (in the first slice,
+    whatever the filter) names the file and line."""
+    started = time.perf_counter()
+    try:
+        return _check_traced_case(case, params, rlimit, part, goal_filter)
+    except SymbolicBranchError as error:
+        if part[0] != 0:
+            return []
+        ident, seconds = f"{case.name}/acceptance/can be accepted", time.perf_counter() - started
+        detail = f"{REFUSED}{error}"
+        check = "can be accepted"
+        return [Result(ident, "PRF-4", case.name, check, "acceptance", "unknown", seconds, detail)]
+
+
+# The detail of a result whose trace the kernel refused (PRF-4).
+REFUSED = "refused, the trace branches in Python on a symbolic value: "
+
+
+def _check_traced_case(
+    case: TransitionCase,
+    params: ProtocolParams,
+    rlimit: int,
+    part: tuple[int, int],
+    goal_filter: str | None,
+) -> list[Result]:
+    """:func:`check_case` once the trace may be refused."""
     started = time.perf_counter()
     try:
         world, after, trace = trace_case(case, params)
@@ -713,15 +741,22 @@ def check_lemmas(
         if pattern is not None and pattern not in ident:
             continue
         t0 = time.perf_counter()
-        with k.tracing() as trace:
-            hypotheses, goal = lemma.build(params)
+        kind = "theorem" if lemma.rule in ("ORA-8", "PAR-5") else "lemma"
+        try:
+            with k.tracing() as trace:
+                hypotheses, goal = lemma.build(params)
+        except SymbolicBranchError as error:  # PRF-4: no proof of a trace that decided in Python
+            seconds = time.perf_counter() - t0
+            results.append(
+                Result(ident, lemma.rule, "lemma", lemma.name, kind, "unknown", seconds, f"{REFUSED}{error}")
+            )
+            continue
         conditions = [goal, *[c for c, _ in trace.obligations]]
         solver = _solver(rlimit)
         solver.add(*hypotheses, *[g for g, _, _ in trace.guards])
         vacuity = solver.check()
         solver.add(z3.Not(z3.And(*[_as_bool(c) for c in conditions])))
         answer = solver.check() if vacuity == z3.sat else vacuity
-        kind = "theorem" if lemma.rule in ("ORA-8", "PAR-5") else "lemma"
         if vacuity != z3.sat:
             status, detail = "unknown", f"vacuous: the hypotheses are {vacuity}"
         elif answer == z3.unsat:
