@@ -1,4 +1,5 @@
-"""PRF-4 end to end: a model that branches in Python on a symbolic value is refused.
+"""PRF-4 end to end: a model that branches in Python on a symbolic value is
+refused, and the branches it used to hide are in the proofs now.
 
 A copy of the model gets a planted tuple comparison in COL-1's amount check.
 Concretely it is the same check; traced, Python answers ``amount == 0`` by
@@ -15,8 +16,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from clearspec import deleveraging
+from clearspec import kernel as k
+from clearspec.examples import example_params
 from clearspec_proofs import mutation
+from clearspec_proofs.engine import check_case
 from clearspec_proofs.mutants import Mutant
+from clearspec_proofs.transitions import CASES
 
 SOURCE = mutation.find_source(Path(__file__))
 CHECK = "k.require(amount > 0, ErrorCode.NON_POSITIVE_AMOUNT, str(amount))"
@@ -51,3 +59,32 @@ def test_prf4_a_planted_tuple_comparison_is_refused_with_its_line(tmp_path: Path
     assert f"clearspec/collateral.py:{line} (in _check_amount)" in refused[0]
     assert "UNKNOWN: deposit-quote/acceptance/can be accepted (PRF-4)" in done.stdout
     assert "0 of 1 proved" in done.stdout  # nothing of the refused trace stands
+
+
+def _ranking_failures(case_name: str) -> list[tuple[str, str, str]]:
+    case = next(c for c in CASES if c.name == case_name)
+    results = check_case(case, example_params(), goal_filter=f"{case_name}/precondition")
+    assert results
+    return [(r.id, r.status, r.detail) for r in results if r.status != "proved"]
+
+
+def _tie_break_dropped(previous: tuple[int, str], current: tuple[int, str]) -> bool:
+    return previous[0] >= current[0]  # what the tuple comparison used to trace
+
+
+def _tie_break_flipped(previous: tuple[int, str], current: tuple[int, str]) -> bool:
+    return k.or_(previous[0] > current[0], k.and_(previous[0] == current[0], previous[1] >= current[1]))
+
+
+@pytest.mark.parametrize(
+    ("case_name", "broken"),
+    [("deleverage-two-reversed", _tie_break_dropped), ("deleverage-two", _tie_break_flipped)],
+)
+def test_adl2_the_id_tie_break_is_proved_and_breaking_it_is_refuted(
+    case_name: str, broken: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _ranking_failures(case_name) == []
+    monkeypatch.setattr(deleveraging, "ranked_after", broken)
+    failures = _ranking_failures(case_name)
+    assert failures and all(status == "counterexample" for _, status, _ in failures), failures
+    assert any("ADL_RANKING_VIOLATED" in f"{ident} {detail}" for ident, _, detail in failures), failures
