@@ -46,15 +46,19 @@ MODULES = (
     "expiry",
     "invariants",
 )
-# Not traced by design: a reporter's signing helper, the sequencer's ranking
+# Not traced by design: a reporter's signing helpers, the sequencer's ranking
 # (a Deleverage names its counterparties; the model checks their order), the
 # signature check and the median's sort (the fixed-order oracle replaces them,
-# see clearspec_proofs.transitions), and the invariants' concrete-only helpers.
+# see clearspec_proofs.transitions), ``step`` (apply on concrete values, for
+# replays) and the switch of the slow checks.
 NOT_TRACED = {
     "oracle.sign_report",
+    "oracle.report_message",
     "oracle.signature_valid",
     "oracle.lower_median",
     "deleveraging.adl_ranking",
+    "transition.step",
+    "invariants.set_slow_checks",
 }
 PARAMETER_SETS = ("example", "socialise")
 

@@ -58,6 +58,10 @@ SETTLED = Shape(
 # two offsets close a0. The sizes are fixed so that two offsets in a row stay
 # linear in the price; the scores stay symbolic (prices, quotes, balances free).
 RANKED = Shape(markets=("BTC-PERP",), collateral=(), steps=(("a0", 3), ("a1", -1), ("a2", -2)))
+# Accounts holding the dated market and a perpetual.
+EXPIRY_AND_PERP = Shape(
+    accounts=("a0", "a1", "a2"), markets=("BTC-DEC", "BTC-PERP"), collateral=(), symbolic_now=True
+)
 # a2 holds collateral only, so it can be the subject of bad-debt actions.
 FLAT = Shape(accounts=("a0", "a1", "a2"), markets=("BTC-PERP",), collateral=("BTC",), flat=("a2",))
 
@@ -193,6 +197,18 @@ CASES: tuple[TransitionCase, ...] = (
         RANKED,
         lambda w: Deleverage("BTC-PERP", "a0", ("a2", "a1")),
         applies=_deleverages,
+    ),
+    # COL-3, INV-1: a deposit that opens an account the ledger did not have.
+    TransitionCase("deposit-new-account", "COL-3", PERPS, lambda w: Deposit("a3", "USDC", w.var("amount"))),
+    # COL-4, FND-3: a withdrawal from an account with no position to settle.
+    TransitionCase("withdraw-flat", "COL-4", FLAT, lambda w: Withdraw("a2", "USDC", w.var("amount"))),
+    # EXP-2: an account settled in the dated market keeps its perpetual position.
+    TransitionCase(
+        "settle-expiry-keeps-perp",
+        "EXP-1..EXP-4",
+        EXPIRY_AND_PERP,
+        lambda w: SettleExpiry("BTC-DEC", ("a0", "a1")),
+        expiry=True,
     ),
 )
 
