@@ -58,6 +58,8 @@ SETTLED = Shape(
 # two offsets close a0. The sizes are fixed so that two offsets in a row stay
 # linear in the price; the scores stay symbolic (prices, quotes, balances free).
 RANKED = Shape(markets=("BTC-PERP",), collateral=(), steps=(("a0", 3), ("a1", -1), ("a2", -2)))
+# One dated market, the clock symbolic (a trade may come before or after expiry).
+DATED = Shape(markets=("BTC-DEC",), collateral=(), symbolic_now=True)
 # Accounts holding the dated market and a perpetual.
 EXPIRY_AND_PERP = Shape(
     accounts=("a0", "a1", "a2"), markets=("BTC-DEC", "BTC-PERP"), collateral=(), symbolic_now=True
@@ -96,11 +98,11 @@ def _reports(world: World, feed: str, count: int) -> tuple[PriceReport, ...]:
     return tuple(reports)
 
 
-def _fill(world: World, side: Side) -> SettleTrades:
+def _fill(world: World, side: Side, market: str = "BTC-PERP") -> SettleTrades:
     return SettleTrades(
         (
             Fill(
-                "BTC-PERP",
+                market,
                 "a0",
                 "a1",
                 side,
@@ -210,6 +212,8 @@ CASES: tuple[TransitionCase, ...] = (
         lambda w: SettleExpiry("BTC-DEC", ("a0", "a1")),
         expiry=True,
     ),
+    # TRD-2: a trade in a dated market, the clock before or past its expiry.
+    TransitionCase("trade-dated", "TRD-1..TRD-8", DATED, lambda w: _fill(w, Side.BUY, "BTC-DEC")),
 )
 
 
