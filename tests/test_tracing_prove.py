@@ -20,6 +20,7 @@ import pytest
 
 from clearspec import deleveraging
 from clearspec import kernel as k
+from clearspec.actions import Deposit
 from clearspec.examples import example_params
 from clearspec_proofs import mutation
 from clearspec_proofs.engine import check_case
@@ -88,3 +89,29 @@ def test_adl2_the_id_tie_break_is_proved_and_breaking_it_is_refuted(
     failures = _ranking_failures(case_name)
     assert failures and all(status == "counterexample" for _, status, _ in failures), failures
     assert any("ADL_RANKING_VIOLATED" in f"{ident} {detail}" for ident, _, detail in failures), failures
+
+
+def test_prf4_a_lemma_or_the_spec_table_that_branches_in_python_is_not_proved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from clearspec_proofs import lemmas, preconditions
+    from clearspec_proofs.engine import REFUSED, check_lemmas
+
+    def branching_lemma(_: object) -> tuple[list[object], object]:
+        a = k.symbolic_int("a")
+        return [], (a if a > 0 else -a) >= 0  # a Python branch on a symbolic amount
+
+    def branching_table(ledger: object, action: Deposit, after: object) -> list[object | None]:
+        return [] if action.amount > 0 else [None]
+
+    monkeypatch.setattr(
+        lemmas, "lemmas", lambda params: [lemmas.Lemma("ARI-1/planted", "ARI-1", branching_lemma)]
+    )
+    [lemma] = check_lemmas(example_params())
+    assert (lemma.status, lemma.detail.startswith(REFUSED)) == ("unknown", True)
+    assert "tests/test_tracing_prove.py" in lemma.detail and "(in branching_lemma)" in lemma.detail
+    monkeypatch.setattr(preconditions, "spec_checks", branching_table)
+    deposit = next(c for c in CASES if c.name == "deposit-quote")
+    [table] = check_case(deposit, example_params(), goal_filter="deposit-quote/precondition")
+    assert (table.id, table.status) == ("deposit-quote/precondition/spec table", "unknown")
+    assert "(in branching_table)" in table.detail

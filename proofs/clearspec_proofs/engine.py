@@ -370,6 +370,18 @@ def _check_condition(
     return "unknown", None, last
 
 
+# The detail of a result whose trace the kernel refused (PRF-4).
+REFUSED = "refused, the trace branches in Python on a symbolic value: "
+
+
+def refused(case: TransitionCase, error: SymbolicBranchError, seconds: float) -> Result:
+    """PRF-4: the one result of a transition whose trace was refused; nothing
+    else of the trace is reported, whatever the filter."""
+    ident = f"{case.name}/acceptance/can be accepted"
+    detail = f"{REFUSED}{error}"
+    return Result(ident, "PRF-4", case.name, "can be accepted", "acceptance", "unknown", seconds, detail)
+
+
 def check_case(
     case: TransitionCase,
     params: ProtocolParams,
@@ -378,35 +390,8 @@ def check_case(
     goal_filter: str | None = None,
 ) -> list[Result]:
     """The obligations of one transition (the ``part``-th slice of them, those
-    whose id contains ``goal_filter``), each proved, refuted or unknown.
-
-    PRF-4: a trace that made Python decide on a symbolic value is refused: no
-    obligation of it stands, and one ``unknown`` result (in the first slice,
-    whatever the filter) names the file and line."""
-    started = time.perf_counter()
-    try:
-        return _check_traced_case(case, params, rlimit, part, goal_filter)
-    except SymbolicBranchError as error:
-        if part[0] != 0:
-            return []
-        ident, seconds = f"{case.name}/acceptance/can be accepted", time.perf_counter() - started
-        detail = f"{REFUSED}{error}"
-        check = "can be accepted"
-        return [Result(ident, "PRF-4", case.name, check, "acceptance", "unknown", seconds, detail)]
-
-
-# The detail of a result whose trace the kernel refused (PRF-4).
-REFUSED = "refused, the trace branches in Python on a symbolic value: "
-
-
-def _check_traced_case(
-    case: TransitionCase,
-    params: ProtocolParams,
-    rlimit: int,
-    part: tuple[int, int],
-    goal_filter: str | None,
-) -> list[Result]:
-    """:func:`check_case` once the trace may be refused."""
+    whose id contains ``goal_filter``), each proved, refuted or unknown. A
+    refused trace (PRF-4) is one ``unknown`` result, in the first slice."""
     started = time.perf_counter()
     try:
         world, after, trace = trace_case(case, params)
@@ -417,6 +402,8 @@ def _check_traced_case(
         ident = f"{case.name}/acceptance/can be accepted"
         detail = f"vacuous: always rejected with {error.code.value}"
         return [Result(ident, case.rules, case.name, "can be accepted", "acceptance", "unknown", 0.0, detail)]
+    except SymbolicBranchError as error:
+        return [refused(case, error, time.perf_counter() - started)] if part[0] == 0 else []
     index, parts = part
     hypotheses = Hypotheses(world, trace, params, rlimit, shown_elsewhere=index > 0)
     goals = [
@@ -823,8 +810,12 @@ def check_preconditions(
     """
     from clearspec_proofs.preconditions import obligations, spec_checks
 
-    with _oracle_context(case), k.tracing():
-        checks = spec_checks(world.ledger, world.action, after)
+    try:
+        with _oracle_context(case), k.tracing():
+            checks = spec_checks(world.ledger, world.action, after)
+    except SymbolicBranchError as error:  # PRF-4 holds for the spec's table too
+        ident, detail = f"{case.name}/precondition/spec table", f"{REFUSED}{error}"
+        return [Result(ident, "PRF-4", case.name, "spec table", "precondition", "unknown", 0.0, detail)]
     listed = obligations(case.name, checks, trace)
     if not any(o.premise is not None and (goal_filter is None or goal_filter in o.ident) for o in listed):
         return []
