@@ -10,11 +10,12 @@ measured; the kernel (whose concrete and symbolic halves never both run on one
 value) and the sequencer-side helpers no transition calls are left out. Writes
 ``bench/results/trace_coverage.json`` and lists every unreached branch.
 
-    python bench/bench_trace_coverage.py
+    python bench/bench_trace_coverage.py [--out FILE]
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import os
@@ -75,19 +76,21 @@ def _excluded_lines() -> dict[str, set[int]]:
     return found
 
 
-def trace_everything() -> list[str]:
-    """Every trace ``clearspec prove`` makes, under both parameter sets; the
-    names of the traces that were refused or rejected outright (expected: the
-    cases whose action the spec always refuses)."""
+def trace_everything() -> tuple[list[str], list[str]]:
+    """Every trace ``clearspec prove`` makes, under both parameter sets. Returns
+    the traces rejected outright (expected: the cases whose action the spec
+    always refuses) and those refused for a Python branch on a symbolic value
+    (expected: none), each as ``SET/NAME: why``."""
     from clearspec import kernel as k
-    from clearspec.errors import ClearingError
+    from clearspec.errors import ClearingError, SymbolicBranchError
     from clearspec_proofs.engine import _oracle_context, trace_case
     from clearspec_proofs.lemmas import lemmas
     from clearspec_proofs.mutation import params_for
     from clearspec_proofs.preconditions import spec_checks
     from clearspec_proofs.transitions import CASES
 
-    not_traced = []
+    rejected: list[str] = []
+    refused: list[str] = []
     for variant in PARAMETER_SETS:
         params = params_for(variant)
         for case in CASES:
@@ -98,11 +101,16 @@ def trace_everything() -> list[str]:
                 with _oracle_context(case), k.tracing():
                     spec_checks(world.ledger, world.action, after)
             except ClearingError as error:
-                not_traced.append(f"{variant}/{case.name}: {error.code.value}")
+                rejected.append(f"{variant}/{case.name}: {error.code.value}")
+            except SymbolicBranchError as error:
+                refused.append(f"{variant}/{case.name}: {error}")
         for lemma in lemmas(params):
-            with k.tracing():
-                lemma.build(params)
-    return not_traced
+            try:
+                with k.tracing():
+                    lemma.build(params)
+            except SymbolicBranchError as error:
+                refused.append(f"{variant}/lemma/{lemma.name}: {error}")
+    return rejected, refused
 
 
 def _source_line(path: Path, number: int) -> str:
@@ -115,7 +123,7 @@ def measure() -> dict[str, Any]:
     )
     cov.start()
     try:
-        rejected = trace_everything()
+        rejected, refused = trace_everything()
     finally:
         cov.stop()
     excluded = _excluded_lines()
@@ -158,6 +166,7 @@ def measure() -> dict[str, Any]:
         "traced": "every transition case (apply and the spec's precondition table) and every lemma, "
         f"parameter sets: {', '.join(PARAMETER_SETS)}",
         "rejected_outright": rejected,
+        "refused": refused,
         "line_coverage": round(lines, 4),
         "branch_coverage": round(branches, 4),
         "lines": totals["statements"],
@@ -170,8 +179,11 @@ def measure() -> dict[str, Any]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=OUT, help=f"the JSON file (default: {OUT})")
+    out = parser.parse_args().out
     result = measure()
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
+    out.write_text(json.dumps(result, indent=1) + "\n")
     for module, info in result["modules"].items():
         print(
             f"{module:<13} lines {info['lines_reached']:>4}/{info['statements']:<4} "
@@ -181,9 +193,11 @@ def main() -> int:
             print(f"    unreached: {module}.py:{branch['line']} -> {branch['to']}  {branch['source']}")
     print(
         f"traced: lines {result['line_coverage']:.1%}, branches {result['branch_coverage']:.1%} "
-        f"({result['missing_branches']} of {result['branches']} branch arcs unreached); wrote {OUT}"
+        f"({result['missing_branches']} of {result['branches']} branch arcs unreached); wrote {out}"
     )
-    return 0
+    for entry in result["refused"]:
+        print(f"REFUSED (PRF-4): {entry}")
+    return 1 if result["refused"] else 0
 
 
 if __name__ == "__main__":
