@@ -15,6 +15,10 @@ A symbolic run happens inside :func:`tracing`, which collects
 * the guards of :func:`require` in evaluation order (the action is accepted
   when all hold; the first that fails names the error code), and
 * the conditions of :func:`holds` (contract conditions) as proof obligations.
+
+While it runs, ``bool()`` or ``hash()`` of a symbolic term raises
+:class:`SymbolicBranchError` (PRF-4): Python must not decide a branch the
+trace would then silently leave out.
 """
 
 from __future__ import annotations

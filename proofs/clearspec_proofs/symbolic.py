@@ -40,7 +40,8 @@ class Shape:
     # where no code compares it in Python (LIQ-5's block test does: no usage).
     symbolic_now: bool = False
     # Accounts whose position sizes are fixed, in steps of each market's step
-    # size (account, steps): quotes, balances and prices stay symbolic.
+    # size (account, steps): quotes, balances and prices stay symbolic. A case
+    # with such a shape applies only where the sizes are within the limits.
     steps: tuple[tuple[str, int], ...] = ()
 
 

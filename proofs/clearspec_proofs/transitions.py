@@ -120,6 +120,14 @@ def _deleverages(params: ProtocolParams) -> bool:
     return params.market_by_id["BTC-PERP"].deficit_policy is DeficitPolicy.DELEVERAGE
 
 
+def _ranks(params: ProtocolParams) -> bool:
+    """The ranking cases need a deleverage market whose position limit admits
+    ``RANKED``'s fixed sizes."""
+    market = params.market_by_id["BTC-PERP"]
+    largest = max(abs(steps) for _, steps in RANKED.steps) * market.step_size
+    return _deleverages(params) and largest <= market.max_position
+
+
 CASES: tuple[TransitionCase, ...] = (
     TransitionCase("deposit-quote", "COL-3", PERPS, lambda w: Deposit("a0", "USDC", w.var("amount"))),
     TransitionCase("deposit-collateral", "COL-3", PERPS, lambda w: Deposit("a0", "BTC", w.var("amount"))),
@@ -191,14 +199,14 @@ CASES: tuple[TransitionCase, ...] = (
         "ADL-1..ADL-5",
         RANKED,
         lambda w: Deleverage("BTC-PERP", "a0", ("a1", "a2")),
-        applies=_deleverages,
+        applies=_ranks,
     ),
     TransitionCase(
         "deleverage-two-reversed",
         "ADL-1..ADL-5",
         RANKED,
         lambda w: Deleverage("BTC-PERP", "a0", ("a2", "a1")),
-        applies=_deleverages,
+        applies=_ranks,
     ),
     # COL-3, INV-1: a deposit that opens an account the ledger did not have.
     TransitionCase("deposit-new-account", "COL-3", PERPS, lambda w: Deposit("a3", "USDC", w.var("amount"))),
