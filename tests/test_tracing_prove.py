@@ -115,3 +115,25 @@ def test_prf4_a_lemma_or_the_spec_table_that_branches_in_python_is_not_proved(
     [table] = check_case(deposit, example_params(), goal_filter="deposit-quote/precondition")
     assert (table.id, table.status) == ("deposit-quote/precondition/spec table", "unknown")
     assert "(in branching_table)" in table.detail
+
+
+def test_exp4_no_position_left_is_decided_on_sizes_and_the_old_entry_test_is_refuted() -> None:
+    # EXP-4 once asked Python whether the account had position entries; a symbolic
+    # run keeps a zero-size entry, so one branch was traced and the concrete model
+    # disagreed with the spec on a state where the other market's size is zero.
+    entries_test = Mutant(
+        "T02-expiry-entries-test",
+        "expiry.py",
+        "    flat = k.and_(*[position.size == 0 for position in account.positions.values()])\n"
+        "    deficit = k.ite(flat, k.max_(-nc, 0), 0)\n",
+        "    if account.positions:\n"
+        "        return gate_if_negative(after, nc)\n"
+        "    deficit = k.max_(-nc, 0)\n",
+        "tracing",
+        ("settle-expiry-keeps-perp",),
+        "an account with a zero-size entry left counts as still holding a position",
+    )
+    record = mutation.run_mutant(entries_test, SOURCE, escalate=False, timeout=300)
+    assert record["status"] == "killed", record
+    assert record["kill"]["kind"] == "counterexample-confirmed"
+    assert record["kill"]["obligation"].startswith("settle-expiry-keeps-perp/precondition/")
