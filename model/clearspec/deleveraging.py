@@ -99,9 +99,19 @@ def _check_counterparties(ledger: Ledger, action: Deleverage, side: int) -> None
             ErrorCode.ADL_BAD_COUNTERPARTY,
             name,
         )
-        key = (-adl_score(ledger, name, action.market), name)
-        k.require(previous is None or previous <= key, ErrorCode.ADL_RANKING_VIOLATED, name)
-        previous = key
+        score = adl_score(ledger, name, action.market)
+        if previous is not None:
+            k.require(ranked_after(previous, (score, name)), ErrorCode.ADL_RANKING_VIOLATED, name)
+        previous = (score, name)
+
+
+def ranked_after(previous: tuple[int, str], current: tuple[int, str]) -> bool:
+    """ADL-2: ``current`` (score, account id) may follow ``previous`` in the
+    ranking: a lower score, or an equal one and an id not before it. Written
+    with the kernel's operators, not as a tuple comparison, which on a symbolic
+    score would decide the tie in Python and drop the id from the proof (PRF-4)."""
+    (previous_score, previous_name), (score, name) = previous, current
+    return k.or_(previous_score > score, k.and_(previous_score == score, previous_name <= name))
 
 
 @icontract.ensure(

@@ -103,3 +103,10 @@ class ClearingError(Exception):
 
 class KernelError(Exception):
     """A misuse of the arithmetic kernel: a bug in the model, never a user's input."""
+
+
+class SymbolicBranchError(KernelError):
+    """Model code made Python decide on a symbolic value while tracing (PRF-4):
+    ``if``, ``and``/``or``/``not``, a tuple comparison, ``min``/``max``/``sorted``,
+    ``in`` or a dict key on a Z3 term. The trace would silently prove one branch
+    only, so the prover refuses it; the message names the file and line."""

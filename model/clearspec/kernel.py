@@ -15,12 +15,18 @@ A symbolic run happens inside :func:`tracing`, which collects
 * the guards of :func:`require` in evaluation order (the action is accepted
   when all hold; the first that fails names the error code), and
 * the conditions of :func:`holds` (contract conditions) as proof obligations.
+
+While it runs, ``bool()`` or ``hash()`` of a symbolic term raises
+:class:`SymbolicBranchError` (PRF-4): Python must not decide a branch the
+trace would then silently leave out.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import sysconfig
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,7 +37,7 @@ import icontract
 import icontract._represent
 import z3
 
-from clearspec.errors import ClearingError, ErrorCode, KernelError
+from clearspec.errors import ClearingError, ErrorCode, KernelError, SymbolicBranchError
 
 
 @dataclass
@@ -78,13 +84,130 @@ def skippable() -> Iterator[None]:
 
 @contextmanager
 def tracing() -> Iterator[Trace]:
-    """Run model code on symbolic values, collecting guards and obligations."""
+    """Run model code on symbolic values, collecting guards and obligations.
+
+    PRF-4: while it runs, Python may not decide anything on a symbolic value
+    (see :func:`_refuse_bool`): such a decision raises :class:`SymbolicBranchError`.
+    """
     trace = Trace()
+    _install_guard()
     token = _TRACE.set(trace)
     try:
         yield trace
+    except ValueError as error:
+        # icontract turns an exception of ``not condition`` into a ValueError:
+        # the refusal is the news, not that wrapping.
+        if isinstance(error.__cause__, SymbolicBranchError):
+            raise error.__cause__ from None
+        raise
     finally:
         _TRACE.reset(token)
+        _remove_guard()
+
+
+# --- PRF-4: the guard against Python branching on a symbolic value -----------------
+#
+# ``bool()`` of a Z3 term is how every silent decision starts: ``if``, ``and``,
+# ``or``, ``not``, ``min``/``max``/``sorted``, tuple comparison and ``in`` all
+# call it, and Z3 answers ``a == b`` by syntactic identity, not by meaning. A
+# hash of a term (a dict key, a set) is identity too. While a trace runs in
+# this context both are refused; other threads and contexts, and the prover's
+# own code outside tracing, keep Z3's behaviour. The patch is installed while
+# at least one trace runs in the process (nesting and threads counted).
+
+_ORIGINAL_BOOL = z3.AstRef.__bool__
+_ORIGINAL_HASH = z3.ExprRef.__hash__
+_GUARD_LOCK = threading.Lock()
+_guard_users = 0
+# Frames that only pass the value through: the kernel, Z3, icontract, the
+# standard library (functools' ordering helpers) and generated code (dataclass
+# methods), so the error names the model line that asked for the decision.
+_LIBRARIES = tuple(os.path.dirname(m.__file__ or "") + os.sep for m in (z3, icontract))
+_STDLIB = sysconfig.get_paths()["stdlib"] + os.sep
+_SITE = tuple({sysconfig.get_paths()[key] + os.sep for key in ("purelib", "platlib")})
+
+
+def _literal(term: z3.ExprRef) -> bool:
+    return bool(z3.is_true(term) or z3.is_false(term) or z3.is_int_value(term) or z3.is_rational_value(term))
+
+
+def _decides(value: object) -> bool:
+    """True for a term whose truth or identity is not that of a literal (or of
+    an equation between two literals, where syntax is meaning): deciding it
+    needs a solver."""
+    if not isinstance(value, z3.ExprRef) or _literal(value):
+        return False
+    return not (z3.is_eq(value) and all(_literal(arg) for arg in value.children()))
+
+
+def _refuse_bool(self: z3.AstRef) -> bool:
+    if _TRACE.get() is not None and _decides(self):
+        raise SymbolicBranchError(_branch_message("decides a Python branch on", self))
+    return bool(_ORIGINAL_BOOL(self))
+
+
+def _refuse_hash(self: z3.ExprRef) -> int:
+    if _TRACE.get() is not None and _decides(self):
+        raise SymbolicBranchError(_branch_message("hashes (a dict key or set member)", self))
+    return int(_ORIGINAL_HASH(self))
+
+
+def _install_guard() -> None:
+    global _guard_users
+    with _GUARD_LOCK:
+        if _guard_users == 0:
+            z3.AstRef.__bool__ = _refuse_bool
+            z3.AstRef.__nonzero__ = _refuse_bool
+            z3.ExprRef.__hash__ = _refuse_hash
+        _guard_users += 1
+
+
+def _remove_guard() -> None:
+    global _guard_users
+    with _GUARD_LOCK:
+        _guard_users -= 1
+        if _guard_users == 0:
+            z3.AstRef.__bool__ = _ORIGINAL_BOOL
+            z3.AstRef.__nonzero__ = _ORIGINAL_BOOL
+            z3.ExprRef.__hash__ = _ORIGINAL_HASH
+
+
+def _branch_message(what: str, term: z3.ExprRef) -> str:
+    """``clearspec/deleveraging.py:96 (in _check_counterparties) decides ...``"""
+    text = " ".join(str(term).split())
+    text = text if len(text) <= _LABEL_WIDTH else text[: _LABEL_WIDTH - 3] + "..."
+    return (
+        f"{_first_deciding_frame()} {what} the symbolic value `{text}`: "
+        "the trace would prove one branch only; use the kernel's operators (k.ite, k.and_, k.or_, k.not_, "
+        "k.min_, k.max_) or k.require"
+    )
+
+
+def _short(filename: str) -> str:
+    """``package/module.py``: enough to find the file, the same on every machine."""
+    folder, name = os.path.split(filename)
+    return f"{os.path.basename(folder)}/{name}"
+
+
+def _first_deciding_frame() -> str:
+    """``package/module.py:line (in function)`` of the nearest frame outside the
+    code that only passes values through (see ``_LIBRARIES``)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        contract = frame.f_locals.get("contract") if filename.startswith(_LIBRARIES) else None
+        condition = getattr(contract, "condition", None)
+        if condition is not None and hasattr(condition, "__code__"):
+            # icontract negating a condition's result: name the condition.
+            code = condition.__code__
+            return f"{_short(code.co_filename)}:{code.co_firstlineno} (a contract condition)"
+        library = filename.startswith(_LIBRARIES) or (
+            filename.startswith(_STDLIB) and not filename.startswith(_SITE)
+        )
+        if not (filename == __file__ or filename.startswith("<") or library):
+            return f"{_short(filename)}:{frame.f_lineno} (in {frame.f_code.co_name})"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "unknown location"
 
 
 def is_symbolic(value: object) -> bool:

@@ -47,9 +47,14 @@ def loss_owed(position: Position, state: MarketState) -> int:
 
 
 @icontract.ensure(
-    lambda ledger, name, result: all(
-        p.funding_index == result.markets[m].funding_index and p.loss_index == result.markets[m].loss_index
-        for m, p in result.accounts[name].positions.items()
+    lambda ledger, name, result: k.holds(
+        k.and_(
+            *[
+                k.and_(p.funding_index == state.funding_index, p.loss_index == state.loss_index)
+                for m, p in result.accounts[name].positions.items()
+                for state in [result.markets[m]]
+            ]
+        )
     ),
     "every position is settled to its market's indices",
     enabled=k.SLOW_CONTRACTS,

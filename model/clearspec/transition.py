@@ -72,7 +72,7 @@ def touched_accounts(action: Action) -> list[str]:
             return []  # (every Action matches a case: there is no fall-through)
 
 
-@icontract.ensure(lambda ledger, action, result: result.now == action.now, enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(lambda ledger, action, result: k.holds(result.now == action.now), enabled=k.SLOW_CONTRACTS)
 def advance_time(ledger: Ledger, action: AdvanceTime) -> Ledger:
     """CLK-1: the clock never goes back."""
     k.require(action.now >= ledger.now, ErrorCode.CLOCK_NOT_MONOTONIC, f"{action.now} < {ledger.now}")

@@ -33,7 +33,7 @@ import z3
 from immutables import Map
 
 from clearspec import kernel as k
-from clearspec.errors import ClearingError
+from clearspec.errors import ClearingError, SymbolicBranchError
 from clearspec.invariants import local_conditions
 from clearspec.params import ProtocolParams
 from clearspec.state import Ledger
@@ -411,6 +411,18 @@ def _check_condition(
     return "unknown", None, last
 
 
+# The detail of a result whose trace the kernel refused (PRF-4).
+REFUSED = "refused, the trace branches in Python on a symbolic value: "
+
+
+def refused(case: TransitionCase, error: SymbolicBranchError, seconds: float) -> Result:
+    """PRF-4: the one result of a transition whose trace was refused; nothing
+    else of the trace is reported, whatever the filter."""
+    ident = f"{case.name}/acceptance/can be accepted"
+    detail = f"{REFUSED}{error}"
+    return Result(ident, "PRF-4", case.name, "can be accepted", "acceptance", "unknown", seconds, detail)
+
+
 def check_case(
     case: TransitionCase,
     params: ProtocolParams,
@@ -419,7 +431,8 @@ def check_case(
     goal_filter: str | None = None,
 ) -> list[Result]:
     """The obligations of one transition (the ``part``-th slice of them, those
-    whose id contains ``goal_filter``), each proved, refuted or unknown."""
+    whose id contains ``goal_filter``), each proved, refuted or unknown. A
+    refused trace (PRF-4) is one ``unknown`` result, in the first slice."""
     started = time.perf_counter()
     reason = case.not_applicable(params)
     if reason is not None:
@@ -433,6 +446,8 @@ def check_case(
         ident = f"{case.name}/acceptance/can be accepted"
         detail = f"vacuous: always rejected with {error.code.value}"
         return [Result(ident, case.rules, case.name, "can be accepted", "acceptance", "unknown", 0.0, detail)]
+    except SymbolicBranchError as error:
+        return [refused(case, error, time.perf_counter() - started)] if part[0] == 0 else []
     index, parts = part
     hypotheses = Hypotheses(world, trace, params, rlimit, shown_elsewhere=index > 0)
     goals = [
@@ -762,15 +777,22 @@ def check_lemmas(
         if pattern is not None and pattern not in ident:
             continue
         t0 = time.perf_counter()
-        with k.tracing() as trace:
-            hypotheses, goal = lemma.build(params)
+        kind = "theorem" if lemma.rule in ("ORA-8", "PAR-5") else "lemma"
+        try:
+            with k.tracing() as trace:
+                hypotheses, goal = lemma.build(params)
+        except SymbolicBranchError as error:  # PRF-4: no proof of a trace that decided in Python
+            seconds = time.perf_counter() - t0
+            results.append(
+                Result(ident, lemma.rule, "lemma", lemma.name, kind, "unknown", seconds, f"{REFUSED}{error}")
+            )
+            continue
         conditions = [goal, *[c for c, _ in trace.obligations]]
         solver = _solver(rlimit)
         solver.add(*hypotheses, *[g for g, _, _ in trace.guards])
         vacuity = solver.check()
         solver.add(z3.Not(z3.And(*[_as_bool(c) for c in conditions])))
         answer = solver.check() if vacuity == z3.sat else vacuity
-        kind = "theorem" if lemma.rule in ("ORA-8", "PAR-5") else "lemma"
         if vacuity != z3.sat:
             status, detail = "unknown", f"vacuous: the hypotheses are {vacuity}"
         elif answer == z3.unsat:
@@ -837,8 +859,12 @@ def check_preconditions(
     """
     from clearspec_proofs.preconditions import obligations, spec_checks
 
-    with _oracle_context(case), k.tracing():
-        checks = spec_checks(world.ledger, world.action, after)
+    try:
+        with _oracle_context(case), k.tracing():
+            checks = spec_checks(world.ledger, world.action, after)
+    except SymbolicBranchError as error:  # PRF-4 holds for the spec's table too
+        ident, detail = f"{case.name}/precondition/spec table", f"{REFUSED}{error}"
+        return [Result(ident, "PRF-4", case.name, "spec table", "precondition", "unknown", 0.0, detail)]
     listed = obligations(case.name, checks, trace)
     if not any(o.premise is not None and (goal_filter is None or goal_filter in o.ident) for o in listed):
         return []

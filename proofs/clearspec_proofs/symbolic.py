@@ -44,6 +44,10 @@ class Shape:
     # The clock as a variable (else the ``now`` given to build_world); only
     # where no code compares it in Python (LIQ-5's block test does: no usage).
     symbolic_now: bool = False
+    # Accounts whose position sizes are fixed, in steps of each market's step
+    # size (account, steps): quotes, balances and prices stay symbolic. A case
+    # with such a shape applies only where the sizes are within the limits.
+    steps: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -135,10 +139,15 @@ def build_world(params: ProtocolParams, shape: Shape = Shape(), now: int = 1_000
             balances[asset] = world.var(f"{name}.balance[{asset}]")
             world.assume(balances[asset] >= 0)
         positions = {}
+        fixed = dict(shape.steps)
         for m in () if name in shape.flat else shape.markets:
-            size = world.var(f"{name}.size[{m}]")
             limit = params.market_by_id[m].max_position
-            world.assume(size >= -limit, size <= limit)
+            if name in fixed:
+                size = fixed[name] * params.market_by_id[m].step_size
+                assert -limit <= size <= limit, f"{name}'s fixed size in {m} is beyond its limit"
+            else:
+                size = world.var(f"{name}.size[{m}]")
+                world.assume(size >= -limit, size <= limit)
             positions[m] = Position(
                 size,
                 world.var(f"{name}.quote[{m}]"),

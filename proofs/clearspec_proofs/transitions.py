@@ -57,6 +57,17 @@ LIQUIDATION = Shape(usage=("a0",))
 EXPIRY = Shape(accounts=("a0", "a1", "a2"), markets=(DATED,), symbolic_now=True)
 # The same after a first settlement fixed the final price; the oracle has moved on.
 SETTLED = Shape(accounts=("a0", "a1", "a2"), markets=(DATED,), settled=(DATED,), symbolic_now=True)
+# ADL-2's ranking: a0 long three steps of the deleverage market, deleveraged
+# against a1 and a2, short one and two steps (the market sums to zero); whatever
+# their order, two offsets close a0. The sizes are fixed so that two offsets in a
+# row stay linear in the price; the scores stay symbolic (prices, quotes, balances free).
+RANKED = Shape(markets=(DELEVERAGE,), collateral=(), steps=(("a0", 3), ("a1", -1), ("a2", -2)))
+# One dated market, the clock symbolic (a trade may come before or after expiry).
+DATED_ONLY = Shape(markets=(DATED,), collateral=(), symbolic_now=True)
+# Accounts holding the dated market and a perpetual.
+EXPIRY_AND_PERP = Shape(
+    accounts=("a0", "a1", "a2"), markets=(DATED, PERPETUAL), collateral=(), symbolic_now=True
+)
 # a2 holds collateral only, so it can be the subject of bad-debt actions.
 FLAT = Shape(accounts=("a0", "a1", "a2"), markets=(PERPETUAL,), flat=("a2",))
 
@@ -77,11 +88,17 @@ class TransitionCase:
     # ERR-1: the code every state must reject the action with, for an action the
     # spec always refuses (a self-transfer, covering an account with positions).
     rejects: ErrorCode | None = None
+    # A further condition on the set's numbers (a fixed-size world must fit its
+    # limits): why the case cannot be formed, or None.
+    fits: Callable[[ProtocolParams], str | None] | None = None
 
     def not_applicable(self, params: ProtocolParams) -> str | None:
         """Why the case cannot be formed on ``params`` (a role it needs is
-        missing), or None when it applies."""
-        return resolve(params).missing(self.needs)
+        missing, or its world does not fit the set), or None when it applies."""
+        missing = resolve(params).missing(self.needs)
+        if missing is None and self.fits is not None:
+            return self.fits(params)
+        return missing
 
     def applies(self, params: ProtocolParams) -> bool:
         """Whether ``params`` has every role the case needs."""
@@ -106,11 +123,14 @@ def _reports(world: World, feed: str, reporters: tuple[str, ...]) -> tuple[Price
     return tuple(reports)
 
 
-def _fill(world: World, side: Side) -> SettleTrades:
+def _fill(world: World, side: Side, market: str | None = None) -> SettleTrades:
+    """One fill of a0 (maker) with a1 (taker), every number symbolic, in ``market``
+    (by default the role PERPETUAL)."""
+    market = world.role(PERPETUAL) if market is None else market
     return SettleTrades(
         (
             Fill(
-                world.role(PERPETUAL),
+                market,
                 "a0",
                 "a1",
                 side,
@@ -121,6 +141,16 @@ def _fill(world: World, side: Side) -> SettleTrades:
             ),
         )
     )
+
+
+def _ranking_fits(params: ProtocolParams) -> str | None:
+    """Why ``RANKED``'s fixed sizes do not fit the deleverage market's position
+    limit, or None when they do (the ranking cases need them)."""
+    market = params.market_by_id[resolve(params).of(DELEVERAGE)]
+    largest = max(abs(steps) for _, steps in RANKED.steps) * market.step_size
+    if largest > market.max_position:
+        return f"{market.market_id}'s max_position is below {largest}, the ranking world's largest size"
+    return None
 
 
 CASES: tuple[TransitionCase, ...] = (
@@ -217,6 +247,48 @@ CASES: tuple[TransitionCase, ...] = (
         SETTLED,
         lambda w: Withdraw("a0", w.role(QUOTE), w.var("amount")),
         expiry=True,
+        needs=(DATED,),
+    ),
+    # ADL-2 over two counterparties with symbolic scores, in both orders of their
+    # ids: listed a1 then a2, equal scores are in ranking order; listed a2 then
+    # a1, a2 must score strictly higher (the tie goes to the lower id).
+    TransitionCase(
+        "deleverage-two",
+        "ADL-1..ADL-5",
+        RANKED,
+        lambda w: Deleverage(w.role(DELEVERAGE), "a0", ("a1", "a2")),
+        needs=(DELEVERAGE,),
+        fits=_ranking_fits,
+    ),
+    TransitionCase(
+        "deleverage-two-reversed",
+        "ADL-1..ADL-5",
+        RANKED,
+        lambda w: Deleverage(w.role(DELEVERAGE), "a0", ("a2", "a1")),
+        needs=(DELEVERAGE,),
+        fits=_ranking_fits,
+    ),
+    # COL-3, INV-1: a deposit that opens an account the ledger did not have.
+    TransitionCase(
+        "deposit-new-account", "COL-3", PERPS, lambda w: Deposit("a3", w.role(QUOTE), w.var("amount"))
+    ),
+    # COL-4, FND-3: a withdrawal from an account with no position to settle.
+    TransitionCase("withdraw-flat", "COL-4", FLAT, lambda w: Withdraw("a2", w.role(QUOTE), w.var("amount"))),
+    # EXP-2: an account settled in the dated market keeps its perpetual position.
+    TransitionCase(
+        "settle-expiry-keeps-perp",
+        "EXP-1..EXP-4",
+        EXPIRY_AND_PERP,
+        lambda w: SettleExpiry(w.role(DATED), ("a0", "a1")),
+        expiry=True,
+        needs=(DATED, PERPETUAL),
+    ),
+    # TRD-2: a trade in a dated market, the clock before or past its expiry.
+    TransitionCase(
+        "trade-dated",
+        "TRD-1..TRD-8",
+        DATED_ONLY,
+        lambda w: _fill(w, Side.BUY, w.role(DATED)),
         needs=(DATED,),
     ),
 )
