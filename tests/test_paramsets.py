@@ -35,9 +35,15 @@ NAMES = ("renamed", "three-perps", "quote-only", "decimals")
 # What each set lacks, so which transitions are not applicable there.
 NOT_APPLICABLE_IN = {
     "renamed": set(),
-    "three-perps": {"settle-expiry", "settle-expiry-fixed", "withdraw-settled"},
+    "three-perps": {
+        "settle-expiry",
+        "settle-expiry-fixed",
+        "withdraw-settled",
+        "settle-expiry-keeps-perp",
+        "trade-dated",
+    },
     "quote-only": {"deposit-collateral", "withdraw-collateral"},
-    "decimals": {"deleverage"},
+    "decimals": {"deleverage", "deleverage-two", "deleverage-two-reversed"},
 }
 EXAMPLE_IDS = ("USDC", "BTC-PERP", "ETH-PERP", "BTC-DEC", "BTC-USD", "ETH-USD", "reporter-")
 
@@ -191,6 +197,8 @@ def test_each_missing_role_is_reported_by_the_runner_and_check_case() -> None:
         "fund-insurance",
         "report-negative",
         "cover-bad-debt",
+        "deposit-new-account",
+        "withdraw-flat",
     ]
 
 

@@ -21,11 +21,11 @@ import pytest
 from clearspec import deleveraging
 from clearspec import kernel as k
 from clearspec.actions import Deposit
-from clearspec.examples import example_params
 from clearspec_proofs import mutation
 from clearspec_proofs.engine import check_case
 from clearspec_proofs.mutants import Mutant
 from clearspec_proofs.transitions import CASES
+from clearspec_tools.examples import example_params
 
 SOURCE = mutation.find_source(Path(__file__))
 CHECK = "k.require(amount > 0, ErrorCode.NON_POSITIVE_AMOUNT, str(amount))"
@@ -46,7 +46,7 @@ def test_prf4_a_planted_tuple_comparison_is_refused_with_its_line(tmp_path: Path
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "model"), str(tmp_path / "proofs")]))
     command = ["prove", "--only", "deposit-quote", "--workers", "1", "--quiet"]
     done = subprocess.run(
-        [sys.executable, "-m", "clearspec.cli", *command],
+        [sys.executable, "-m", "clearspec_tools.cli", *command],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -136,4 +136,7 @@ def test_exp4_no_position_left_is_decided_on_sizes_and_the_old_entry_test_is_ref
     record = mutation.run_mutant(entries_test, SOURCE, escalate=False, timeout=300)
     assert record["status"] == "killed", record
     assert record["kill"]["kind"] == "counterexample-confirmed"
-    assert record["kill"]["obligation"].startswith("settle-expiry-keeps-perp/precondition/")
+    # The effect obligations (EXP-4's deficit) run before the spec's order of checks.
+    assert record["kill"]["obligation"].startswith(
+        ("settle-expiry-keeps-perp/effect/EXP-4", "settle-expiry-keeps-perp/precondition/")
+    )

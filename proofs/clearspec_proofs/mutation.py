@@ -63,6 +63,7 @@ KILL_KINDS = (
     "contract",
     "crash",
     "import",
+    "refused",
     "vacuous",
     "unknown",
 )
@@ -145,7 +146,12 @@ def _kill_kind(obligation: dict[str, Any]) -> str:
     if obligation["status"] == "counterexample":
         example = obligation.get("counterexample") or {}
         return "counterexample-confirmed" if example.get("confirmed") else "counterexample"
-    return "vacuous" if "vacuous" in obligation.get("detail", "") else "unknown"
+    from clearspec_proofs.engine import REFUSED
+
+    detail = obligation.get("detail", "")
+    if detail.startswith(REFUSED):
+        return "refused"  # PRF-4: the mutant branches in Python on a symbolic value
+    return "vacuous" if "vacuous" in detail else "unknown"
 
 
 def _summary(obligation: dict[str, Any], kind: str) -> dict[str, Any]:
