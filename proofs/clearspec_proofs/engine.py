@@ -23,7 +23,7 @@ import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +38,8 @@ from clearspec.invariants import local_conditions
 from clearspec.params import ProtocolParams
 from clearspec.state import Ledger
 from clearspec.transition import apply, touched_accounts
+from clearspec_proofs.counterexample import Counterexample, Obligation, record
+from clearspec_proofs.fields_read import FieldReader, Read
 from clearspec_proofs.invariants import Invariant, all_invariants
 from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import TransitionCase, fixed_order_oracle
@@ -58,7 +60,7 @@ class Result:
     status: str  # proved | counterexample | unknown
     seconds: float
     detail: str = ""
-    counterexample: dict[str, Any] | None = None
+    counterexample: Counterexample | None = None
 
     def as_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -404,7 +406,7 @@ def check_case(
         status, model, detail = _check_goal(hypotheses, goal)
         counterexample = None
         if model is not None:
-            counterexample = _counterexample(case, params, world, model, goal)
+            counterexample = _counterexample(case, world, model, goal, hypotheses)
         seconds = time.perf_counter() - t0 + (overhead if position == 0 else 0.0)
         ident = f"{case.name}/{goal.kind}/{goal.invariant}"
         results.append(
@@ -461,7 +463,7 @@ def _always_rejected_id(case: TransitionCase) -> str:
 
 
 def _always_rejected_result(
-    case: TransitionCase, started: float, status: str, detail: str, counterexample: dict[str, Any] | None
+    case: TransitionCase, started: float, status: str, detail: str, counterexample: Counterexample | None
 ) -> Result:
     """The one ``CASE/rejection/always CODE`` obligation of a case the spec refuses."""
     assert case.rejects is not None
@@ -493,7 +495,6 @@ def check_always_rejected(
     when that check names the expected code and a witness state (the world's
     assumptions and the invariants, shown satisfiable) replays to that very
     rejection with the ledger unchanged (STA-2)."""
-    from clearspec.transition import step
 
     assert case.rejects is not None
     ident = _always_rejected_id(case)
@@ -503,26 +504,34 @@ def check_always_rejected(
     world = build_world(params, case.shape, now=_now_for(case, params))
     world.action = case.build(world)
     invariants = [_as_bool(inv.holds(world.ledger)) for inv in all_invariants(params)]
-    model = _witness_state(world, [*world.assumptions, *invariants], rlimit, params)
+    counterexample: Counterexample | None
+    hypotheses = [*world.assumptions, *invariants]
+    model = _witness_state(world, hypotheses, rlimit, params)
     counterexample = None
+    where = Obligation(ident, "ERR-1", "rejection", case.name, f"always {case.rejects.value}")
     if error.code is not case.rejects:
+        # Traced with no state to replay: the check that refused names another code.
         status, detail = "counterexample", f"expected {case.rejects.value}, traced {error.code.value}"
-        counterexample = {"confirmed": False, "how": detail, "action": str(world.action)}
+        counterexample = record(
+            where,
+            confirmed=False,
+            how=detail,
+            action=str(world.action),
+            expected=case.rejects.value,
+            got=error.code.value,
+        )
     elif model is None:
         status, detail = "unknown", "no state satisfies the world's assumptions and the invariants"
     else:
-        ledger, action = concretize(world.ledger, model), concretize(world.action, model)
-        with _oracle_context(case):
-            outcome = step(ledger, action)
-        same = outcome.ledger is ledger
-        if outcome.error is case.rejects and same:
+        # No condition: the check that refuses is decided without the solver.
+        replay = _rejection_replay(case, world, where, case.rejects.value, None, hypotheses)
+        first = replay(model)
+        if not first["confirmed"]:
             status = "proved"
             detail = f"rejected with {case.rejects.value} in every state, ledger unchanged (witness replayed)"
         else:
-            status = "counterexample"
-            got = outcome.error.value if outcome.error else "acceptance"
-            detail = f"expected {case.rejects.value} and the same ledger, got {got} (same ledger: {same})"
-            counterexample = {"confirmed": True, "how": detail, "action": str(action)}
+            status, detail = "counterexample", first["how"]
+            counterexample = _minimised(world, model, hypotheses, replay)
     return [_always_rejected_result(case, t0, status, detail, counterexample)]
 
 
@@ -532,7 +541,6 @@ def check_never_accepted(
     """ERR-1 for a case the spec always refuses but whose trace went through: a
     state that passes every check is an accepted action the spec forbids,
     confirmed by replaying it concretely."""
-    from clearspec.transition import step
 
     assert case.rejects is not None
     ident = _always_rejected_id(case)
@@ -540,7 +548,7 @@ def check_never_accepted(
         return []
     t0 = time.perf_counter()
     model = _witness_state(world, hypotheses.strong, hypotheses.rlimit, world.ledger.params)
-    counterexample = None
+    counterexample: Counterexample | None = None
     if model is None:
         accepted = hypotheses.satisfiable("strong")
         status = "proved" if accepted == z3.unsat else "unknown"
@@ -550,20 +558,57 @@ def check_never_accepted(
             else "no witness of acceptance found, none excluded"
         )
     else:
-        ledger, action = concretize(world.ledger, model), concretize(world.action, model)
-        status, accepted_concretely = "counterexample", True
+        where = Obligation(ident, "ERR-1", "rejection", case.name, f"always {case.rejects.value}")
+        replay = _never_accepted_replay(case, world, where)
+        counterexample = _minimised(world, model, hypotheses.strong, replay)
+        status, detail = "counterexample", counterexample["how"]
+    return [_always_rejected_result(case, t0, status, detail, counterexample)]
+
+
+def _never_accepted_replay(
+    case: TransitionCase, world: World, where: Obligation
+) -> Callable[[z3.ModelRef], Counterexample]:
+    """A state that passes every check, replayed: confirmed when the concrete
+    model accepts what the spec always refuses."""
+    from clearspec.transition import step
+
+    assert case.rejects is not None
+    expected = case.rejects.value
+    reader = FieldReader.of(world.ledger, world.action)
+    read = Read.whole(reader)
+
+    def replay(candidate: z3.ModelRef) -> Counterexample:
+        ledger = concretize(world.ledger, candidate)
+        action = concretize(world.action, candidate)
+        after: Ledger | None = None
+        message = ""
         try:
             with _oracle_context(case):
                 outcome = step(ledger, action)
         except icontract.ViolationError as violation:
             # Accepted, and the model then broke its own postcondition.
-            got = f"acceptance, then a contract failed: {str(violation).splitlines()[0]}"
+            message = str(violation).splitlines()[0]
+            accepted, got = True, f"acceptance, then a contract failed: {message}"
         else:
-            accepted_concretely = outcome.error is None
+            accepted = outcome.error is None
             got = outcome.error.value if outcome.error else "acceptance"
-        detail = f"expected {case.rejects.value} in every state, got {got}"
-        counterexample = {"confirmed": accepted_concretely, "how": detail, "action": str(action)}
-    return [_always_rejected_result(case, t0, status, detail, counterexample)]
+            after = outcome.ledger if accepted else None
+        how = f"expected {expected} in every state, got {got}"
+        fields = reader.values(read, ledger, action, after)
+        return record(
+            where,
+            confirmed=accepted,
+            how=how,
+            action=action,
+            ledger=ledger,
+            after=after,
+            message=message,
+            expected=expected,
+            got=got,
+            fields=fields,
+        )
+
+    return replay
 
 
 def _first_failing(hypotheses: Hypotheses, trace: k.Trace, position: int) -> tuple[Any, Any]:
@@ -603,7 +648,6 @@ def check_rejections(
     structural: ``apply`` builds a new immutable ledger or raises, and ``step``
     returns its input on a raise.
     """
-    from clearspec.transition import step
 
     results: list[Result] = []
     subsumed: list[str] = []
@@ -623,31 +667,22 @@ def check_rejections(
             verdict = "never first to fail" if answer == z3.unsat else "no witness found"
             subsumed.append(f"{position + 1} {code.value} ({verdict})")
             continue
-        ledger = concretize(world.ledger, model)
-        action = concretize(world.action, model)
-        try:
-            with _oracle_context(case):
-                outcome = step(ledger, action)
-        except icontract.ViolationError as violation:
-            # The model broke one of its own contracts on the witness: that is a
-            # failed obligation to report, not a crash of the prover.
-            status = "counterexample"
-            detail = f"expected {code.value}, a contract failed: {str(violation).splitlines()[0]}"
-        else:
-            same = outcome.ledger is ledger
-            status = "proved" if outcome.error is code and same else "counterexample"
-            detail = (
-                f"rejected with {code.value}, ledger unchanged"
-                if status == "proved"
-                else f"expected {code.value} and the same ledger, got "
-                f"{outcome.error.value if outcome.error else 'acceptance'} (same ledger: {same})"
-            )
+        where = Obligation(ident, "ERR-1", "rejection", case.name, check)
+        replay = _rejection_replay(
+            case, world, where, code.value, trace.guards[position][0], hypotheses.strong
+        )
+        first = replay(model)
+        status = "proved" if not first["confirmed"] else "counterexample"
+        detail = f"rejected with {code.value}, ledger unchanged" if status == "proved" else first["how"]
         if subsumed:
             detail += f"; checks without a witness before it: {', '.join(subsumed)}"
             subsumed = []
         counterexample = None
         if status == "counterexample":
-            counterexample = {"confirmed": True, "how": detail, "action": str(action)}
+            guards = [g for g, _, _ in trace.guards]
+            base = [c for c in hypotheses.strong if not any(c is g for g in guards)]
+            constraints = [*base, *guards[:position], z3.Not(guards[position])]
+            counterexample = _minimised(world, model, constraints, replay)
         results.append(
             Result(
                 ident,
@@ -681,15 +716,104 @@ def concretize(value: Any, model: z3.ModelRef) -> Any:
     return value
 
 
+def _minimised(
+    world: World, model: z3.ModelRef, constraints: list[Any], replay: Callable[[z3.ModelRef], Counterexample]
+) -> Counterexample:
+    """PRF-2: the counterexample ``model`` shows, shrunk to the smallest values
+    of the world's variables that still break the rule the same way (every
+    smaller model found is replayed again)."""
+    from clearspec_proofs.counterexample import same_violation
+    from clearspec_proofs.minimise import minimise
+
+    variables = [world.variables[name] for name in sorted(world.variables)]
+    # Prices fixed (and a fill at the oracle's witness price) make every
+    # product linear, as in the search for a witness: tried first.
+    witness = _witness_constraints(world, world.ledger.params)
+    at_oracle = [v == _WITNESS_PRICE for name, v in world.variables.items() if name == "fill.price"]
+    linear = [witness + at_oracle, witness] if at_oracle else [witness]
+    found = minimise(constraints, variables, model, replay, same_violation, linear)
+    shown = found.replayed
+    shown["minimised"] = found.note
+    return shown
+
+
 def _counterexample(
-    case: TransitionCase, params: ProtocolParams, world: World, model: z3.ModelRef, goal: Goal
-) -> dict[str, Any]:
+    case: TransitionCase, world: World, model: z3.ModelRef, goal: Goal, hypotheses: Hypotheses
+) -> Counterexample:
+    """A goal's counterexample (inductive, delta-sum, frame, contract and any
+    goal kind): replayed by ``confirm``, minimised, with the fields it reads."""
     from clearspec_proofs.counterexample import confirm
 
-    ledger = concretize(world.ledger, model)
-    action = concretize(world.action, model)
-    with _oracle_context(case):
-        return confirm(case, goal.invariant, goal.rule, goal.kind, ledger, action, goal.checker)
+    reads = (FieldReader.of(world.ledger, world.action), Read.of(goal.condition, hypotheses.strong))
+
+    def replay(candidate: z3.ModelRef) -> Counterexample:
+        ledger = concretize(world.ledger, candidate)
+        action = concretize(world.action, candidate)
+        with _oracle_context(case):
+            return confirm(case, goal.invariant, goal.rule, goal.kind, ledger, action, goal.checker, reads)
+
+    return _minimised(world, model, [*hypotheses.strong, z3.Not(goal.condition)], replay)
+
+
+def _rejection_replay(
+    case: TransitionCase,
+    world: World,
+    where: Obligation,
+    expected: str,
+    condition: Any | None,
+    hypotheses: list[Any],
+) -> Callable[[z3.ModelRef], Counterexample]:
+    """ERR-1/STA-2 on a concrete state: ``step`` must reject with ``expected``
+    and return the very same ledger. The record is confirmed (a counterexample)
+    when it does not; ``condition`` is the failing check whose fields are shown
+    (None: a check decided without the solver, so the action and the ledger)."""
+    from clearspec.transition import step
+
+    reader = FieldReader.of(world.ledger, world.action)
+    read = Read.whole(reader) if condition is None else Read.of(condition, hypotheses)
+
+    def replay(candidate: z3.ModelRef) -> Counterexample:
+        ledger = concretize(world.ledger, candidate)
+        action = concretize(world.action, candidate)
+        try:
+            with _oracle_context(case):
+                outcome = step(ledger, action)
+        except icontract.ViolationError as violation:
+            # The model broke one of its own contracts on the witness: that is a
+            # failed obligation to report, not a crash of the prover.
+            message = str(violation).splitlines()[0]
+            how = f"expected {expected}, a contract failed: {message}"
+            fields = reader.values(read, ledger, action, None)
+            return record(
+                where,
+                confirmed=True,
+                how=how,
+                action=action,
+                ledger=ledger,
+                message=message,
+                expected=expected,
+                got="a contract failed",
+                fields=fields,
+            )
+        same = outcome.ledger is ledger
+        got = outcome.error.value if outcome.error else "acceptance"
+        confirmed = outcome.error is None or outcome.error.value != expected or not same
+        how = f"expected {expected} and the same ledger, got {got} (same ledger: {same})"
+        after = None if same else outcome.ledger
+        fields = reader.values(read, ledger, action, after)
+        return record(
+            where,
+            confirmed=confirmed,
+            how=how,
+            action=action,
+            ledger=ledger,
+            after=after,
+            expected=expected,
+            got=got,
+            fields=fields,
+        )
+
+    return replay
 
 
 def iter_cases(cases: tuple[TransitionCase, ...], pattern: str | None) -> Iterator[TransitionCase]:
@@ -697,6 +821,34 @@ def iter_cases(cases: tuple[TransitionCase, ...], pattern: str | None) -> Iterat
     for case in cases:
         if pattern is None or pattern in case.name:
             yield case
+
+
+def _any_model(first: Counterexample, other: Counterexample) -> bool:
+    return True  # every model of a lemma's refutation breaks it
+
+
+def _lemma_counterexample(
+    where: Obligation, model: z3.ModelRef, refuted: list[Any], conditions: list[Any], hypotheses: list[Any]
+) -> Counterexample:
+    """A lemma's counterexample: the solver's values of the variables its goal
+    reads, minimised. A lemma runs model functions on free integers, not a
+    transition on a ledger, so there is no concrete replay: it is reported as
+    not confirmed, and any model of ``refuted`` breaks the lemma."""
+    from clearspec_proofs.fields_read import constants_of, model_values
+    from clearspec_proofs.minimise import minimise
+
+    read = Read.of(z3.And(*[_as_bool(c) for c in conditions]), hypotheses)
+    how = "a lemma has no concrete replay: the solver's values break it"
+
+    def replay(candidate: z3.ModelRef) -> Counterexample:
+        return record(where, confirmed=False, how=how, fields=model_values(read, candidate))
+
+    constants = constants_of(refuted)
+    variables = [constants[name] for name in sorted(constants)]
+    found = minimise(refuted, variables, model, replay, _any_model)
+    shown = found.replayed
+    shown["minimised"] = found.note
+    return shown
 
 
 def check_lemmas(
@@ -713,6 +865,7 @@ def check_lemmas(
         if pattern is not None and pattern not in ident:
             continue
         t0 = time.perf_counter()
+        counterexample: Counterexample | None = None
         with k.tracing() as trace:
             hypotheses, goal = lemma.build(params)
         conditions = [goal, *[c for c, _ in trace.obligations]]
@@ -727,43 +880,79 @@ def check_lemmas(
         elif answer == z3.unsat:
             status, detail = "proved", "non-vacuous"
         elif answer == z3.sat:
-            model = solver.model()
-            values = {str(d): str(model[d]) for d in sorted(model.decls(), key=str)}
-            status, detail = "counterexample", "; ".join(f"{n}={v}" for n, v in values.items())
+            where = Obligation(ident, lemma.rule, kind, "lemma", lemma.name)
+            refuted = [
+                *hypotheses,
+                *[g for g, _, _ in trace.guards],
+                z3.Not(z3.And(*[_as_bool(c) for c in conditions])),
+            ]
+            counterexample = _lemma_counterexample(where, solver.model(), refuted, conditions, hypotheses)
+            status = "counterexample"
+            detail = "; ".join(f"{f['field']}={f['before']}" for f in counterexample["fields"])
         else:
             status, detail = "unknown", f"solver: {solver.reason_unknown()}"
         results.append(
-            Result(ident, lemma.rule, "lemma", lemma.name, kind, status, time.perf_counter() - t0, detail)
+            Result(
+                ident,
+                lemma.rule,
+                "lemma",
+                lemma.name,
+                kind,
+                status,
+                time.perf_counter() - t0,
+                detail,
+                counterexample,
+            )
         )
     return results
 
 
-def _confirm_precondition(
-    case: TransitionCase, world: World, after: Ledger, model: z3.ModelRef
-) -> tuple[bool, str, dict[str, Any]]:
+def _precondition_replay(
+    case: TransitionCase, world: World, after: Ledger, where: Obligation, read: Read
+) -> Callable[[z3.ModelRef], Counterexample]:
     """Replay a precondition counterexample: the concrete ``step`` against the
-    spec's table evaluated on the same concrete state (ERR-1). (confirmed, how, data)."""
+    spec's table evaluated on the same concrete state (ERR-1); confirmed when
+    they disagree."""
     from clearspec.transition import step
     from clearspec_proofs.preconditions import expected_code
 
-    ledger = concretize(world.ledger, model)
-    action = concretize(world.action, model)
-    result = concretize(after, model)
-    with _oracle_context(case):
-        try:
-            expected = expected_code(ledger, action, result)
-        except Exception as error:  # the table itself failed on this state
-            return False, f"the spec table could not be evaluated: {error!r}", {"action": str(action)}
-        try:
-            got = step(ledger, action).error
-            got_text = got.value if got else "acceptance"
-        except icontract.ViolationError as violation:
-            got, got_text = None, f"a contract failed: {str(violation).splitlines()[0]}"
-    expected_text = expected.value if expected else "acceptance"
-    how = f"expected {expected_text} (spec order of checks), got {got_text} (model)"
-    confirmed = got_text != expected_text
-    data = {"confirmed": confirmed, "how": how, "expected": expected_text, "got": got_text}
-    return confirmed, how, data | {"action": str(action)}
+    reader = FieldReader.of(world.ledger, world.action)
+
+    def replay(candidate: z3.ModelRef) -> Counterexample:
+        ledger = concretize(world.ledger, candidate)
+        action = concretize(world.action, candidate)
+        result = concretize(after, candidate)
+        fields = reader.values(read, ledger, action, None)
+        with _oracle_context(case):
+            try:
+                expected = expected_code(ledger, action, result)
+            except Exception as error:  # the table itself failed on this state
+                how = f"the spec table could not be evaluated: {error!r}"
+                return record(where, confirmed=False, how=how, action=action, ledger=ledger, fields=fields)
+            message, accepted = "", None
+            try:
+                outcome = step(ledger, action)
+                got_text = outcome.error.value if outcome.error else "acceptance"
+                accepted = outcome.ledger if outcome.error is None else None
+            except icontract.ViolationError as violation:
+                message = str(violation).splitlines()[0]
+                got_text = f"a contract failed: {message}"
+        expected_text = expected.value if expected else "acceptance"
+        how = f"expected {expected_text} (spec order of checks), got {got_text} (model)"
+        return record(
+            where,
+            confirmed=got_text != expected_text,
+            how=how,
+            action=action,
+            ledger=ledger,
+            after=accepted,
+            message=message,
+            expected=expected_text,
+            got=got_text,
+            fields=fields if accepted is None else reader.values(read, ledger, action, accepted),
+        )
+
+    return replay
 
 
 def check_preconditions(
@@ -835,7 +1024,8 @@ def check_preconditions(
         if obligation not in found:
             continue
         t1 = time.perf_counter()
-        status, detail, counterexample = "proved", "", None
+        status, detail = "proved", ""
+        counterexample: Counterexample | None = None
         if combined != z3.unsat:
             # A counterexample found with prices fixed, else prove this one alone
             # (with the escalation only while no other check has a counterexample:
@@ -845,7 +1035,11 @@ def check_preconditions(
                 refuted = z3.Not(z3.Implies(obligation.premise, obligation.goal))
                 answer, solver = ask([refuted], rlimit, not refuted_somewhere)
             if answer == z3.sat:
-                confirmed, how, counterexample = _confirm_precondition(case, world, after, solver.model())
+                claim = z3.Implies(obligation.premise, obligation.goal)
+                where = Obligation(obligation.ident, "ERR-1", "precondition", case.name, obligation.check)
+                replay = _precondition_replay(case, world, after, where, Read.of(claim, base))
+                counterexample = _minimised(world, solver.model(), [*base, z3.Not(claim)], replay)
+                confirmed, how = counterexample["confirmed"], counterexample["how"]
                 status = "counterexample" if confirmed else "unknown"
                 detail = how if confirmed else f"unconfirmed: {how}"
             elif answer == z3.unknown:

@@ -1,0 +1,201 @@
+"""Minimising counterexamples (PRF-2): the smallest values that still break the rule.
+
+The solver's first model is any model: amounts of thirty digits, prices and
+indices no one would choose. Before a counterexample is shown it is shrunk by
+asking Z3 again, under the same constraints (the hypotheses and the negated
+goal), with bounds on the variables:
+
+1. one bound ``|v| <= 10**e`` on every variable, for the least ``e`` found by
+   bisection on the exponent;
+2. as many variables as possible set to zero, a group at a time (a group that
+   cannot be zeroed is halved);
+3. the sum of ``|v|`` over the variables still non-zero, bisected.
+
+Every model found is replayed through the concrete model (the caller's
+``replay``) and kept only if the replay still shows the violation, so a
+minimised counterexample is as confirmed as the first. Each query runs Z3's
+plain SMT core under a resource limit (no wall-clock timeout) and the number
+of queries is capped, so the result depends on the constraints alone and the
+cost is bounded. A query that is unsat or unknown, or a model whose replay does
+not confirm, only leaves the counterexample less small.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import z3
+
+MINIMISE_RLIMIT = 1_000_000  # per query
+MAX_QUERIES = 48  # per counterexample
+# Set to "0" to show the solver's first model (a mutation campaign needs only the verdict).
+MINIMISE_ENV = "CLEARSPEC_MINIMISE"
+
+T = TypeVar("T")
+
+
+def enabled() -> bool:
+    return os.environ.get(MINIMISE_ENV, "1") != "0"
+
+
+def _value(model: z3.ModelRef, term: Any) -> int:
+    return int(model.eval(term, model_completion=True).as_long())
+
+
+def _abs(term: Any) -> Any:
+    return z3.If(term >= 0, term, -term)
+
+
+@dataclass
+class Minimised(Generic[T]):
+    """The smallest model found, its replay, and what minimising did."""
+
+    model: z3.ModelRef
+    replayed: T
+    queries: int = 0
+    note: str = ""
+
+
+class _Search(Generic[T]):
+    def __init__(
+        self,
+        constraints: list[Any],
+        replay: Callable[[z3.ModelRef], T],
+        good: Callable[[T, T], bool],
+        best: Minimised[T],
+        rlimit: int,
+        queries: int,
+    ) -> None:
+        self.constraints = constraints
+        self.replay = replay
+        self.good = good
+        self.first = best.replayed
+        self.best = best
+        self.rlimit = rlimit
+        self.left = queries
+        self.kept: list[Any] = []  # the bounds found so far
+
+    def attempt(self, extra: list[Any], fixed: list[Any]) -> bool:
+        """A model of the constraints, the bounds kept so far, ``fixed`` and
+        ``extra`` whose replay still shows the violation; if found, it is the
+        best so far and ``extra`` is kept."""
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        self.best.queries += 1
+        solver = z3.SimpleSolver()
+        solver.set("rlimit", self.rlimit)
+        solver.add(*self.constraints, *self.kept, *fixed, *extra)
+        if solver.check() != z3.sat:
+            return False
+        model = solver.model()
+        replayed = self.replay(model)
+        if not self.good(self.first, replayed):
+            return False
+        self.best.model, self.best.replayed = model, replayed
+        self.kept += extra
+        return True
+
+    def value(self, variable: Any) -> int:
+        return _value(self.best.model, variable)
+
+    def nonzero(self, variables: Iterable[Any]) -> list[Any]:
+        return [v for v in variables if self.value(v) != 0]
+
+    def shrink(self, variables: list[Any], fixed: list[Any]) -> None:
+        """The three steps of the module docstring on ``variables``."""
+        largest = max((abs(self.value(v)) for v in variables), default=0)
+        _common_bound(self, variables, largest, fixed)
+        _zero_groups(self, self.nonzero(variables), fixed)
+        _sum_bound(self, self.nonzero(variables), fixed)
+
+
+def minimise(
+    constraints: list[Any],
+    variables: list[Any],
+    model: z3.ModelRef,
+    replay: Callable[[z3.ModelRef], T],
+    good: Callable[[T, T], bool],
+    linear: Sequence[list[Any]] = (),
+    rlimit: int = MINIMISE_RLIMIT,
+    queries: int = MAX_QUERIES,
+) -> Minimised[T]:
+    """The smallest model of ``constraints`` over the integer ``variables``
+    (sorted by the caller, for a deterministic order) starting from ``model``;
+    a smaller model is kept when ``good(replay(model), replay(smaller))`` (it
+    shows the same violation; see the module docstring).
+
+    ``linear``: candidate sets of equalities that fix the variables of every
+    product (prices), tried in turn: under the first that has a model, the
+    other variables are shrunk with linear queries only; then those are held
+    at their values and the fixed ones shrunk in turn (again linear).
+    """
+    variables = [v for v in variables if z3.is_int(v)]
+    best: Minimised[T] = Minimised(model, replay(model))
+    if not variables or not enabled():
+        return best
+    largest_before = max(abs(_value(model, v)) for v in variables)
+    search = _Search(constraints, replay, good, best, rlimit, queries)
+    fixed = next((pins for pins in linear if search.attempt([], pins)), [])
+    pinned = {name for pin in fixed for name in _names(pin)}
+    free = [v for v in variables if str(v) not in pinned]
+    search.shrink(free, fixed)
+    if fixed:
+        held = [v == search.value(v) for v in free]
+        search.shrink([v for v in variables if str(v) in pinned], held)
+    kept = search.nonzero(variables)
+    largest = max((abs(search.value(v)) for v in kept), default=0)
+    best.note = (
+        f"largest |value| {largest_before} -> {largest}; {len(variables) - len(kept)} of "
+        f"{len(variables)} variables zero ({best.queries} solver queries)"
+    )
+    return best
+
+
+def _names(term: Any) -> set[str]:
+    found: set[str] = set()
+    stack = [term]
+    while stack:
+        node = stack.pop()
+        if z3.is_const(node) and node.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            found.add(node.decl().name())
+        stack.extend(node.children())
+    return found
+
+
+def _common_bound(search: _Search[Any], variables: list[Any], largest: int, fixed: list[Any]) -> None:
+    if not variables:
+        return
+    low, high = -1, len(str(largest))  # no model known within 10**low; the start is within 10**high
+    while high - low > 1 and search.left > 0:
+        middle = (low + high) // 2
+        bound = 10**middle
+        if search.attempt([z3.And(*[z3.And(v <= bound, v >= -bound) for v in variables])], fixed):
+            high = middle
+        else:
+            low = middle
+
+
+def _zero_groups(search: _Search[Any], group: list[Any], fixed: list[Any]) -> None:
+    group = search.nonzero(group)
+    if not group or search.attempt([v == 0 for v in group], fixed) or len(group) == 1:
+        return
+    half = len(group) // 2
+    _zero_groups(search, group[:half], fixed)
+    _zero_groups(search, group[half:], fixed)
+
+
+def _sum_bound(search: _Search[Any], variables: list[Any], fixed: list[Any]) -> None:
+    if not variables:
+        return
+    total = z3.Sum(*[_abs(v) for v in variables])
+    low, high = -1, _value(search.best.model, total)
+    while high - low > 1 and search.left > 0:
+        middle = (low + high) // 2
+        if search.attempt([total <= middle], fixed):
+            high = _value(search.best.model, total)
+        else:
+            low = middle
