@@ -726,11 +726,13 @@ def _minimised(
     from clearspec_proofs.minimise import minimise
 
     variables = [world.variables[name] for name in sorted(world.variables)]
-    # Prices fixed (and a fill at the oracle's witness price) make every
-    # product linear, as in the search for a witness: tried first.
-    witness = _witness_constraints(world, world.ledger.params)
-    at_oracle = [v == _WITNESS_PRICE for name, v in world.variables.items() if name == "fill.price"]
-    linear = [witness + at_oracle, witness] if at_oracle else [witness]
+    # The variables whose values, fixed, make every product linear (those the
+    # witness search fixes, and the fill's price).
+    linear = [
+        v
+        for name, v in world.variables.items()
+        if name.startswith("price[") or "index[" in name or name == "fill.price"
+    ]
     found = minimise(constraints, variables, model, replay, same_violation, linear)
     shown = found.replayed
     shown["minimised"] = found.note

@@ -31,6 +31,7 @@ import z3
 
 MINIMISE_RLIMIT = 1_000_000  # per query
 MAX_QUERIES = 48  # per counterexample
+RESERVED_FOR_PRODUCTS = 16  # of them, for the second round (see ``minimise``)
 # Set to "0" to show the solver's first model (a mutation campaign needs only the verdict).
 MINIMISE_ENV = "CLEARSPEC_MINIMISE"
 
@@ -119,7 +120,7 @@ def minimise(
     model: z3.ModelRef,
     replay: Callable[[z3.ModelRef], T],
     good: Callable[[T, T], bool],
-    linear: Sequence[list[Any]] = (),
+    linear: Sequence[Any] = (),
     rlimit: int = MINIMISE_RLIMIT,
     queries: int = MAX_QUERIES,
 ) -> Minimised[T]:
@@ -128,24 +129,28 @@ def minimise(
     a smaller model is kept when ``good(replay(model), replay(smaller))`` (it
     shows the same violation; see the module docstring).
 
-    ``linear``: candidate sets of equalities that fix the variables of every
-    product (prices), tried in turn: under the first that has a model, the
-    other variables are shrunk with linear queries only; then those are held
-    at their values and the fixed ones shrunk in turn (again linear).
+    ``linear``: the variables of every product (prices): held at their values
+    while the others are shrunk, so every query is linear; then the others are
+    held and these shrunk (again linear: each product has one side fixed).
+    The result is never larger than ``model`` (largest |value|, then sum).
     """
     variables = [v for v in variables if z3.is_int(v)]
     best: Minimised[T] = Minimised(model, replay(model))
     if not variables or not enabled():
         return best
+    start = (model, best.replayed)
     largest_before = max(abs(_value(model, v)) for v in variables)
     search = _Search(constraints, replay, good, best, rlimit, queries)
-    fixed = next((pins for pins in linear if search.attempt([], pins)), [])
-    pinned = {name for pin in fixed for name in _names(pin)}
-    free = [v for v in variables if str(v) not in pinned]
-    search.shrink(free, fixed)
-    if fixed:
-        held = [v == search.value(v) for v in free]
-        search.shrink([v for v in variables if str(v) in pinned], held)
+    names = {str(v) for v in linear}
+    products = [v for v in variables if str(v) in names]
+    free = [v for v in variables if str(v) not in names]
+    reserve = min(RESERVED_FOR_PRODUCTS, queries // 3) if products else 0
+    search.left -= reserve
+    search.shrink(free, [v == search.value(v) for v in products])
+    search.left += reserve
+    search.shrink(products, [v == search.value(v) for v in free])
+    if _size(start[0], variables) < _size(best.model, variables):
+        best.model, best.replayed = start
     kept = search.nonzero(variables)
     largest = max((abs(search.value(v)) for v in kept), default=0)
     best.note = (
@@ -155,15 +160,9 @@ def minimise(
     return best
 
 
-def _names(term: Any) -> set[str]:
-    found: set[str] = set()
-    stack = [term]
-    while stack:
-        node = stack.pop()
-        if z3.is_const(node) and node.decl().kind() == z3.Z3_OP_UNINTERPRETED:
-            found.add(node.decl().name())
-        stack.extend(node.children())
-    return found
+def _size(model: z3.ModelRef, variables: list[Any]) -> tuple[int, int]:
+    values = [abs(_value(model, v)) for v in variables]
+    return max(values), sum(values)
 
 
 def _common_bound(search: _Search[Any], variables: list[Any], largest: int, fixed: list[Any]) -> None:
