@@ -733,7 +733,11 @@ def _minimised(
         for name, v in world.variables.items()
         if name.startswith("price[") or "index[" in name or name == "fill.price"
     ]
-    found = minimise(constraints, variables, model, replay, same_violation, linear)
+    # Held first where the witness search holds them (a fill at the oracle's
+    # price): values that do not depend on the solver's first model.
+    witness = _witness_constraints(world, world.ledger.params)
+    witness += [v == _WITNESS_PRICE for name, v in world.variables.items() if name == "fill.price"]
+    found = minimise(constraints, variables, model, replay, same_violation, linear, witness)
     shown = found.replayed
     shown["minimised"] = found.note
     return shown

@@ -31,6 +31,7 @@ import z3
 
 MINIMISE_RLIMIT = 1_000_000  # per query
 MAX_QUERIES = 48  # per counterexample
+BOUND_DIGITS = 40  # the bisection of the common bound starts from 10**40 (amounts are below 10**31)
 RESERVED_FOR_PRODUCTS = 16  # of them, for the second round (see ``minimise``)
 # Set to "0" to show the solver's first model (a mutation campaign needs only the verdict).
 MINIMISE_ENV = "CLEARSPEC_MINIMISE"
@@ -78,6 +79,7 @@ class _Search(Generic[T]):
         self.rlimit = rlimit
         self.left = queries
         self.kept: list[Any] = []  # the bounds found so far
+        self.zeroed: set[str] = set()  # variables the kept bounds set to zero
 
     def attempt(self, extra: list[Any], fixed: list[Any]) -> bool:
         """A model of the constraints, the bounds kept so far, ``fixed`` and
@@ -100,6 +102,12 @@ class _Search(Generic[T]):
         self.kept += extra
         return True
 
+    def zero(self, group: list[Any], fixed: list[Any]) -> bool:
+        if self.attempt([v == 0 for v in group], fixed):
+            self.zeroed |= {str(v) for v in group}
+            return True
+        return False
+
     def value(self, variable: Any) -> int:
         return _value(self.best.model, variable)
 
@@ -107,11 +115,12 @@ class _Search(Generic[T]):
         return [v for v in variables if self.value(v) != 0]
 
     def shrink(self, variables: list[Any], fixed: list[Any]) -> None:
-        """The three steps of the module docstring on ``variables``."""
-        largest = max((abs(self.value(v)) for v in variables), default=0)
-        _common_bound(self, variables, largest, fixed)
-        _zero_groups(self, self.nonzero(variables), fixed)
-        _sum_bound(self, self.nonzero(variables), fixed)
+        """The three steps of the module docstring on ``variables``. Which
+        queries are asked depends on the answers before, not on the values of
+        the model to start from."""
+        _common_bound(self, variables, fixed)
+        _zero_groups(self, [v for v in variables if str(v) not in self.zeroed], fixed)
+        _sum_bound(self, [v for v in variables if str(v) not in self.zeroed], fixed)
 
 
 def minimise(
@@ -121,6 +130,7 @@ def minimise(
     replay: Callable[[z3.ModelRef], T],
     good: Callable[[T, T], bool],
     linear: Sequence[Any] = (),
+    at: Sequence[Any] = (),
     rlimit: int = MINIMISE_RLIMIT,
     queries: int = MAX_QUERIES,
 ) -> Minimised[T]:
@@ -129,10 +139,11 @@ def minimise(
     a smaller model is kept when ``good(replay(model), replay(smaller))`` (it
     shows the same violation; see the module docstring).
 
-    ``linear``: the variables of every product (prices): held at their values
-    while the others are shrunk, so every query is linear; then the others are
-    held and these shrunk (again linear: each product has one side fixed).
-    The result is never larger than ``model`` (largest |value|, then sum).
+    ``linear``: the variables of every product (prices), and ``at``: values
+    to hold them at (else those of ``model``) while the others are shrunk, so
+    every query is linear; then the others are held and these shrunk (again
+    linear: each product has one side fixed). The result is never larger than
+    ``model`` (largest |value|, then sum).
     """
     variables = [v for v in variables if z3.is_int(v)]
     best: Minimised[T] = Minimised(model, replay(model))
@@ -146,7 +157,8 @@ def minimise(
     free = [v for v in variables if str(v) not in names]
     reserve = min(RESERVED_FOR_PRODUCTS, queries // 3) if products else 0
     search.left -= reserve
-    search.shrink(free, [v == search.value(v) for v in products])
+    held = list(at) if at and search.attempt([], list(at)) else [v == search.value(v) for v in products]
+    search.shrink(free, held)
     search.left += reserve
     search.shrink(products, [v == search.value(v) for v in free])
     if _size(start[0], variables) < _size(best.model, variables):
@@ -165,10 +177,10 @@ def _size(model: z3.ModelRef, variables: list[Any]) -> tuple[int, int]:
     return max(values), sum(values)
 
 
-def _common_bound(search: _Search[Any], variables: list[Any], largest: int, fixed: list[Any]) -> None:
+def _common_bound(search: _Search[Any], variables: list[Any], fixed: list[Any]) -> None:
     if not variables:
         return
-    low, high = -1, len(str(largest))  # no model known within 10**low; the start is within 10**high
+    low, high = -1, BOUND_DIGITS  # no model within 10**low; one assumed within 10**high
     while high - low > 1 and search.left > 0:
         middle = (low + high) // 2
         bound = 10**middle
@@ -179,8 +191,7 @@ def _common_bound(search: _Search[Any], variables: list[Any], largest: int, fixe
 
 
 def _zero_groups(search: _Search[Any], group: list[Any], fixed: list[Any]) -> None:
-    group = search.nonzero(group)
-    if not group or search.attempt([v == 0 for v in group], fixed) or len(group) == 1:
+    if not group or search.zero(group, fixed) or len(group) == 1:
         return
     half = len(group) // 2
     _zero_groups(search, group[:half], fixed)
