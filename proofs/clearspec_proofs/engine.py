@@ -23,12 +23,11 @@ import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-import icontract
 import z3
 from immutables import Map
 
@@ -39,7 +38,7 @@ from clearspec.params import ProtocolParams
 from clearspec.state import Ledger
 from clearspec.transition import apply, touched_accounts
 from clearspec_proofs.counterexample import Counterexample, Obligation, record
-from clearspec_proofs.fields_read import FieldReader, Read
+from clearspec_proofs.fields_read import Read
 from clearspec_proofs.invariants import Invariant, all_invariants
 from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import TransitionCase, fixed_order_oracle
@@ -406,7 +405,9 @@ def check_case(
         status, model, detail = _check_goal(hypotheses, goal)
         counterexample = None
         if model is not None:
-            counterexample = _counterexample(case, world, model, goal, hypotheses)
+            from clearspec_proofs.replays import goal_counterexample
+
+            counterexample = goal_counterexample(case, world, model, goal, hypotheses)
         seconds = time.perf_counter() - t0 + (overhead if position == 0 else 0.0)
         ident = f"{case.name}/{goal.kind}/{goal.invariant}"
         results.append(
@@ -524,14 +525,16 @@ def check_always_rejected(
         status, detail = "unknown", "no state satisfies the world's assumptions and the invariants"
     else:
         # No condition: the check that refuses is decided without the solver.
-        replay = _rejection_replay(case, world, where, case.rejects.value, None, hypotheses)
+        from clearspec_proofs.replays import minimised, rejection_replay
+
+        replay = rejection_replay(case, world, where, case.rejects.value, None, hypotheses)
         first = replay(model)
         if not first["confirmed"]:
             status = "proved"
             detail = f"rejected with {case.rejects.value} in every state, ledger unchanged (witness replayed)"
         else:
             status, detail = "counterexample", first["how"]
-            counterexample = _minimised(world, model, hypotheses, replay)
+            counterexample = minimised(world, model, hypotheses, replay)
     return [_always_rejected_result(case, t0, status, detail, counterexample)]
 
 
@@ -559,56 +562,12 @@ def check_never_accepted(
         )
     else:
         where = Obligation(ident, "ERR-1", "rejection", case.name, f"always {case.rejects.value}")
-        replay = _never_accepted_replay(case, world, where)
-        counterexample = _minimised(world, model, hypotheses.strong, replay)
+        from clearspec_proofs.replays import minimised, never_accepted_replay
+
+        replay = never_accepted_replay(case, world, where)
+        counterexample = minimised(world, model, hypotheses.strong, replay)
         status, detail = "counterexample", counterexample["how"]
     return [_always_rejected_result(case, t0, status, detail, counterexample)]
-
-
-def _never_accepted_replay(
-    case: TransitionCase, world: World, where: Obligation
-) -> Callable[[z3.ModelRef], Counterexample]:
-    """A state that passes every check, replayed: confirmed when the concrete
-    model accepts what the spec always refuses."""
-    from clearspec.transition import step
-
-    assert case.rejects is not None
-    expected = case.rejects.value
-    reader = FieldReader.of(world.ledger, world.action)
-    read = Read.whole(reader)
-
-    def replay(candidate: z3.ModelRef) -> Counterexample:
-        ledger = concretize(world.ledger, candidate)
-        action = concretize(world.action, candidate)
-        after: Ledger | None = None
-        message = ""
-        try:
-            with _oracle_context(case):
-                outcome = step(ledger, action)
-        except icontract.ViolationError as violation:
-            # Accepted, and the model then broke its own postcondition.
-            message = str(violation).splitlines()[0]
-            accepted, got = True, f"acceptance, then a contract failed: {message}"
-        else:
-            accepted = outcome.error is None
-            got = outcome.error.value if outcome.error else "acceptance"
-            after = outcome.ledger if accepted else None
-        how = f"expected {expected} in every state, got {got}"
-        fields = reader.values(read, ledger, action, after)
-        return record(
-            where,
-            confirmed=accepted,
-            how=how,
-            action=action,
-            ledger=ledger,
-            after=after,
-            message=message,
-            expected=expected,
-            got=got,
-            fields=fields,
-        )
-
-    return replay
 
 
 def _first_failing(hypotheses: Hypotheses, trace: k.Trace, position: int) -> tuple[Any, Any]:
@@ -668,7 +627,9 @@ def check_rejections(
             subsumed.append(f"{position + 1} {code.value} ({verdict})")
             continue
         where = Obligation(ident, "ERR-1", "rejection", case.name, check)
-        replay = _rejection_replay(
+        from clearspec_proofs.replays import minimised, rejection_replay
+
+        replay = rejection_replay(
             case, world, where, code.value, trace.guards[position][0], hypotheses.strong
         )
         first = replay(model)
@@ -682,7 +643,7 @@ def check_rejections(
             guards = [g for g, _, _ in trace.guards]
             base = [c for c in hypotheses.strong if not any(c is g for g in guards)]
             constraints = [*base, *guards[:position], z3.Not(guards[position])]
-            counterexample = _minimised(world, model, constraints, replay)
+            counterexample = minimised(world, model, constraints, replay)
         results.append(
             Result(
                 ident,
@@ -716,145 +677,11 @@ def concretize(value: Any, model: z3.ModelRef) -> Any:
     return value
 
 
-def _minimised(
-    world: World, model: z3.ModelRef, constraints: list[Any], replay: Callable[[z3.ModelRef], Counterexample]
-) -> Counterexample:
-    """PRF-2: the counterexample ``model`` shows, shrunk to the smallest values
-    of the world's variables that still break the rule the same way (every
-    smaller model found is replayed again)."""
-    from clearspec_proofs.counterexample import same_violation
-    from clearspec_proofs.minimise import minimise
-
-    variables = [world.variables[name] for name in sorted(world.variables)]
-    # The variables whose values, fixed, make every product linear (those the
-    # witness search fixes, and the fill's price).
-    linear = [
-        v
-        for name, v in world.variables.items()
-        if name.startswith("price[") or "index[" in name or name == "fill.price"
-    ]
-    # Held first where the witness search holds them (a fill at the oracle's
-    # price): values that do not depend on the solver's first model.
-    witness = _witness_constraints(world, world.ledger.params)
-    witness += [v == _WITNESS_PRICE for name, v in world.variables.items() if name == "fill.price"]
-    found = minimise(constraints, variables, model, replay, same_violation, linear, witness)
-    shown = found.replayed
-    shown["minimised"] = found.note
-    return shown
-
-
-def _counterexample(
-    case: TransitionCase, world: World, model: z3.ModelRef, goal: Goal, hypotheses: Hypotheses
-) -> Counterexample:
-    """A goal's counterexample (inductive, delta-sum, frame, contract and any
-    goal kind): replayed by ``confirm``, minimised, with the fields it reads."""
-    from clearspec_proofs.counterexample import confirm
-
-    reads = (FieldReader.of(world.ledger, world.action), Read.of(goal.condition, hypotheses.strong))
-
-    def replay(candidate: z3.ModelRef) -> Counterexample:
-        ledger = concretize(world.ledger, candidate)
-        action = concretize(world.action, candidate)
-        with _oracle_context(case):
-            return confirm(case, goal.invariant, goal.rule, goal.kind, ledger, action, goal.checker, reads)
-
-    return _minimised(world, model, [*hypotheses.strong, z3.Not(goal.condition)], replay)
-
-
-def _rejection_replay(
-    case: TransitionCase,
-    world: World,
-    where: Obligation,
-    expected: str,
-    condition: Any | None,
-    hypotheses: list[Any],
-) -> Callable[[z3.ModelRef], Counterexample]:
-    """ERR-1/STA-2 on a concrete state: ``step`` must reject with ``expected``
-    and return the very same ledger. The record is confirmed (a counterexample)
-    when it does not; ``condition`` is the failing check whose fields are shown
-    (None: a check decided without the solver, so the action and the ledger)."""
-    from clearspec.transition import step
-
-    reader = FieldReader.of(world.ledger, world.action)
-    read = Read.whole(reader) if condition is None else Read.of(condition, hypotheses)
-
-    def replay(candidate: z3.ModelRef) -> Counterexample:
-        ledger = concretize(world.ledger, candidate)
-        action = concretize(world.action, candidate)
-        try:
-            with _oracle_context(case):
-                outcome = step(ledger, action)
-        except icontract.ViolationError as violation:
-            # The model broke one of its own contracts on the witness: that is a
-            # failed obligation to report, not a crash of the prover.
-            message = str(violation).splitlines()[0]
-            how = f"expected {expected}, a contract failed: {message}"
-            fields = reader.values(read, ledger, action, None)
-            return record(
-                where,
-                confirmed=True,
-                how=how,
-                action=action,
-                ledger=ledger,
-                message=message,
-                expected=expected,
-                got="a contract failed",
-                fields=fields,
-            )
-        same = outcome.ledger is ledger
-        got = outcome.error.value if outcome.error else "acceptance"
-        confirmed = outcome.error is None or outcome.error.value != expected or not same
-        how = f"expected {expected} and the same ledger, got {got} (same ledger: {same})"
-        after = None if same else outcome.ledger
-        fields = reader.values(read, ledger, action, after)
-        return record(
-            where,
-            confirmed=confirmed,
-            how=how,
-            action=action,
-            ledger=ledger,
-            after=after,
-            expected=expected,
-            got=got,
-            fields=fields,
-        )
-
-    return replay
-
-
 def iter_cases(cases: tuple[TransitionCase, ...], pattern: str | None) -> Iterator[TransitionCase]:
     """The cases whose name contains ``pattern`` (all when None)."""
     for case in cases:
         if pattern is None or pattern in case.name:
             yield case
-
-
-def _any_model(first: Counterexample, other: Counterexample) -> bool:
-    return True  # every model of a lemma's refutation breaks it
-
-
-def _lemma_counterexample(
-    where: Obligation, model: z3.ModelRef, refuted: list[Any], conditions: list[Any], hypotheses: list[Any]
-) -> Counterexample:
-    """A lemma's counterexample: the solver's values of the variables its goal
-    reads, minimised. A lemma runs model functions on free integers, not a
-    transition on a ledger, so there is no concrete replay: it is reported as
-    not confirmed, and any model of ``refuted`` breaks the lemma."""
-    from clearspec_proofs.fields_read import constants_of, model_values
-    from clearspec_proofs.minimise import minimise
-
-    read = Read.of(z3.And(*[_as_bool(c) for c in conditions]), hypotheses)
-    how = "a lemma has no concrete replay: the solver's values break it"
-
-    def replay(candidate: z3.ModelRef) -> Counterexample:
-        return record(where, confirmed=False, how=how, fields=model_values(read, candidate))
-
-    constants = constants_of(refuted)
-    variables = [constants[name] for name in sorted(constants)]
-    found = minimise(refuted, variables, model, replay, _any_model)
-    shown = found.replayed
-    shown["minimised"] = found.note
-    return shown
 
 
 def check_lemmas(
@@ -892,7 +719,9 @@ def check_lemmas(
                 *[g for g, _, _ in trace.guards],
                 z3.Not(z3.And(*[_as_bool(c) for c in conditions])),
             ]
-            counterexample = _lemma_counterexample(where, solver.model(), refuted, conditions, hypotheses)
+            from clearspec_proofs.replays import lemma_counterexample
+
+            counterexample = lemma_counterexample(where, solver.model(), refuted, conditions, hypotheses)
             status = "counterexample"
             detail = "; ".join(f"{f['field']}={f['before']}" for f in counterexample["fields"])
         else:
@@ -911,54 +740,6 @@ def check_lemmas(
             )
         )
     return results
-
-
-def _precondition_replay(
-    case: TransitionCase, world: World, after: Ledger, where: Obligation, read: Read
-) -> Callable[[z3.ModelRef], Counterexample]:
-    """Replay a precondition counterexample: the concrete ``step`` against the
-    spec's table evaluated on the same concrete state (ERR-1); confirmed when
-    they disagree."""
-    from clearspec.transition import step
-    from clearspec_proofs.preconditions import expected_code
-
-    reader = FieldReader.of(world.ledger, world.action)
-
-    def replay(candidate: z3.ModelRef) -> Counterexample:
-        ledger = concretize(world.ledger, candidate)
-        action = concretize(world.action, candidate)
-        result = concretize(after, candidate)
-        fields = reader.values(read, ledger, action, None)
-        with _oracle_context(case):
-            try:
-                expected = expected_code(ledger, action, result)
-            except Exception as error:  # the table itself failed on this state
-                how = f"the spec table could not be evaluated: {error!r}"
-                return record(where, confirmed=False, how=how, action=action, ledger=ledger, fields=fields)
-            message, accepted = "", None
-            try:
-                outcome = step(ledger, action)
-                got_text = outcome.error.value if outcome.error else "acceptance"
-                accepted = outcome.ledger if outcome.error is None else None
-            except icontract.ViolationError as violation:
-                message = str(violation).splitlines()[0]
-                got_text = f"a contract failed: {message}"
-        expected_text = expected.value if expected else "acceptance"
-        how = f"expected {expected_text} (spec order of checks), got {got_text} (model)"
-        return record(
-            where,
-            confirmed=got_text != expected_text,
-            how=how,
-            action=action,
-            ledger=ledger,
-            after=accepted,
-            message=message,
-            expected=expected_text,
-            got=got_text,
-            fields=fields if accepted is None else reader.values(read, ledger, action, accepted),
-        )
-
-    return replay
 
 
 def check_preconditions(
@@ -1043,8 +824,10 @@ def check_preconditions(
             if answer == z3.sat:
                 claim = z3.Implies(obligation.premise, obligation.goal)
                 where = Obligation(obligation.ident, "ERR-1", "precondition", case.name, obligation.check)
-                replay = _precondition_replay(case, world, after, where, Read.of(claim, base))
-                counterexample = _minimised(world, solver.model(), [*base, z3.Not(claim)], replay)
+                from clearspec_proofs.replays import minimised, precondition_replay
+
+                replay = precondition_replay(case, world, after, where, Read.of(claim, base))
+                counterexample = minimised(world, solver.model(), [*base, z3.Not(claim)], replay)
                 confirmed, how = counterexample["confirmed"], counterexample["how"]
                 status = "counterexample" if confirmed else "unknown"
                 detail = how if confirmed else f"unconfirmed: {how}"
