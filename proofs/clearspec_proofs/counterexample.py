@@ -164,7 +164,7 @@ def vector_input(ledger: Ledger, action: Action) -> dict[str, Any] | None:
             "pre_state": state,
             "actions": [encode_action(action)],
         }
-    except (ClearingError, TypeError, ValueError):
+    except (ClearingError, TypeError, ValueError, icontract.ViolationError):
         return None
 
 

@@ -95,7 +95,10 @@ class _Search(Generic[T]):
         if solver.check() != z3.sat:
             return False
         model = solver.model()
-        replayed = self.replay(model)
+        try:
+            replayed = self.replay(model)
+        except Exception:  # the first model's replay stands; a smaller one that crashes is not kept
+            return False
         if not self.good(self.first, replayed):
             return False
         self.best.model, self.best.replayed = model, replayed

@@ -70,9 +70,12 @@ def _fields_table(fields: list[FieldValue]) -> list[str]:
     rows = [(("* " if f["in_condition"] else "  ") + f["field"], f["before"], f["after"]) for f in kept]
     width = max(len(r[0]) for r in rows)
     digits = max(len("before"), *(len(r[1]) for r in rows))
+    after = any(r[2] for r in rows)  # a lemma's variables have no "after"
     lines = ["fields read (base units; * read by the broken condition itself, the rest by its hypotheses):"]
-    lines.append(f"  {'field':<{width}}  {'before':>{digits}}  after")
-    lines += [f"  {name:<{width}}  {before:>{digits}}  {after}" for name, before, after in rows]
+    lines.append(
+        f"  {'field':<{width}}  {'before' if after else 'value':>{digits}}{'  after' if after else ''}"
+    )
+    lines += [f"  {name:<{width}}  {before:>{digits}}  {later}".rstrip() for name, before, later in rows]
     if left_out:
         lines.append(f"  ({left_out} other field(s) read are 0 and unchanged)")
     return lines
