@@ -119,8 +119,11 @@ def same_violation(first: Counterexample, other: Counterexample) -> bool:
     must break the rule the same way, and be at least as confirmed)."""
     if not first["confirmed"]:
         return other["confirmed"] or other["how"] == first["how"]
-    keys = ("confirmed", "how", "message", "expected", "got")
-    return all(first[key] == other[key] for key in keys)  # type: ignore[literal-required]
+    return _verdict(first) == _verdict(other)
+
+
+def _verdict(example: Counterexample) -> tuple[bool, str, str, str, str]:
+    return example["confirmed"], example["how"], example["message"], example["expected"], example["got"]
 
 
 def diff(before: dict[str, Any], after: dict[str, Any], path: str = "") -> list[str]:

@@ -496,7 +496,6 @@ def check_always_rejected(
     when that check names the expected code and a witness state (the world's
     assumptions and the invariants, shown satisfiable) replays to that very
     rejection with the ledger unchanged (STA-2)."""
-
     assert case.rejects is not None
     ident = _always_rejected_id(case)
     if goal_filter is not None and goal_filter not in ident:
@@ -544,7 +543,6 @@ def check_never_accepted(
     """ERR-1 for a case the spec always refuses but whose trace went through: a
     state that passes every check is an accepted action the spec forbids,
     confirmed by replaying it concretely."""
-
     assert case.rejects is not None
     ident = _always_rejected_id(case)
     if goal_filter is not None and goal_filter not in ident:
@@ -607,7 +605,6 @@ def check_rejections(
     structural: ``apply`` builds a new immutable ledger or raises, and ``step``
     returns its input on a raise.
     """
-
     results: list[Result] = []
     subsumed: list[str] = []
     for position, (_, code, _) in enumerate(trace.guards):

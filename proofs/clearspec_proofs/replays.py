@@ -39,7 +39,6 @@ def minimised(world: World, model: z3.ModelRef, constraints: list[Any], replay: 
     """PRF-2: the counterexample ``model`` shows, shrunk to the smallest values
     of the world's variables that still break the rule the same way (every
     smaller model found is replayed again)."""
-
     variables = [world.variables[name] for name in sorted(world.variables)]
     # The variables whose values, fixed, make every product linear (those the
     # witness search fixes, and the fill's price).
@@ -63,7 +62,6 @@ def goal_counterexample(
 ) -> Counterexample:
     """A goal's counterexample (inductive, delta-sum, frame, contract and any
     goal kind): replayed by ``confirm``, minimised, with the fields it reads."""
-
     reads = (FieldReader.of(world.ledger, world.action), Read.of(goal.condition, hypotheses.strong))
 
     def replay(candidate: z3.ModelRef) -> Counterexample:
@@ -239,7 +237,6 @@ def lemma_counterexample(
     reads, minimised. A lemma runs model functions on free integers, not a
     transition on a ledger, so there is no concrete replay: it is reported as
     not confirmed, and any model of ``refuted`` breaks the lemma."""
-
     read = Read.of(z3.And(*[_as_bool(c) for c in conditions]), hypotheses)
     how = "a lemma has no concrete replay: the solver's values break it"
 
