@@ -15,6 +15,7 @@ from clearspec.errors import ErrorCode
 from clearspec.params import MAX_AMOUNT
 from clearspec.state import Ledger
 from clearspec.transition import apply, step
+from clearspec_proofs.counterexample import Counterexample
 from clearspec_proofs.engine import Result, _oracle_context, check_case
 from clearspec_proofs.preconditions import TABLE, codes_of, expected_code
 from clearspec_proofs.symbolic import build_world
@@ -117,7 +118,7 @@ def test_the_obligations_of_cheap_transitions_are_proved(case: str) -> None:
     assert all("non-vacuous" in r.detail for r in results)
 
 
-def _confirmed(results: list[Result], ident: str) -> dict[str, object]:
+def _confirmed(results: list[Result], ident: str) -> Counterexample:
     found = {r.id: r for r in results}
     result = found[ident]
     assert result.status == "counterexample", (result.id, result.detail)

@@ -207,7 +207,9 @@ def test_prf2_a_completed_replay_shows_the_broken_invariant_and_the_diff() -> No
     assert example["how"] == "fee-pool-tracks-deposits is false after the action"
     changed = {line.split(":")[0] for line in example["diff"]}
     assert {"net_deposits.USDC", "accounts.a0.balances.USDC"} <= changed
-    assert example["after"]["net_deposits"]["USDC"] != example["before"]["net_deposits"]["USDC"]
+    before, after = example["before"], example["after"]
+    assert before is not None and after is not None
+    assert after["net_deposits"]["USDC"] != before["net_deposits"]["USDC"]
 
 
 def test_prf2_a_replay_the_model_does_not_reproduce_is_not_confirmed(tmp_path: Path) -> None:

@@ -103,7 +103,8 @@ def test_a_broken_fee_yields_a_confirmed_counterexample(monkeypatch: pytest.Monk
     assert broken, [r.id for r in results]
     assert any(r.counterexample and r.counterexample["confirmed"] for r in broken)
     example = next(r.counterexample for r in broken if r.counterexample and r.counterexample["confirmed"])
-    assert example["before"]["accounts"] and example["action"].startswith("settle 1 fill")
+    assert example["before"] is not None and example["before"]["accounts"]
+    assert example["action"].startswith("settle 1 fill")
 
 
 def test_a_designers_invariant_is_checked_against_every_transition() -> None:

@@ -1,13 +1,18 @@
-"""Counterexamples (PRF-2): replay the solver's state through the concrete model.
+"""Counterexamples (PRF-2): one record, and the replay that confirms it.
 
-A counterexample is only reported as confirmed when the same Python function,
-run on plain integers with every contract on, shows the broken rule: either a
-contract fails, or the invariant evaluates to false on the result.
+Every kind of obligation (inductive, delta-sum, frame, contract, rejection,
+precondition, lemma and theorem, and any kind added later) reports a failure
+as one :class:`Counterexample`, built by :func:`record`. A counterexample is
+only reported as confirmed when the same Python function, run on plain
+integers with every contract on, shows the broken rule: either a contract
+fails, or the invariant evaluates to false on the result (or, for the
+rejection kinds, the model answers with another code or changes the ledger).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import icontract
 
@@ -17,8 +22,108 @@ from clearspec.invariants import set_slow_checks, slow_checks
 from clearspec.render import describe, ledger_json
 from clearspec.state import Ledger
 from clearspec.transition import apply
+from clearspec_proofs.fields_read import FieldReader, FieldValue, Read
 from clearspec_proofs.invariants import Invariant
 from clearspec_proofs.transitions import TransitionCase
+
+
+class Counterexample(TypedDict):
+    """The one record of a counterexample, whatever its kind (spec/proofs.md,
+    "Counterexamples"). Absent parts are empty strings, empty lists or None."""
+
+    obligation: str  # the obligation id
+    rule: str
+    kind: str
+    transition: str
+    invariant: str
+    confirmed: bool  # replayed on the concrete model, which shows the violation
+    how: str  # what the replay showed
+    action: str  # the action, described ("" for a lemma)
+    message: str  # the failed contract's message, if one failed
+    expected: str  # rejection kinds: the code the spec expects ("acceptance" if none)
+    got: str  # rejection kinds: what the model answered
+    fields: list[FieldValue]  # what the broken condition reads, before and after
+    before: dict[str, Any] | None  # the ledger replayed (clearspec.render.ledger_json)
+    after: dict[str, Any] | None  # the ledger after, when the replay completed
+    diff: list[str]  # "path: before -> after" for every value that changed
+    vector: dict[str, Any] | None  # the inputs of a conformance case (VEC-1), when it has one
+    minimised: str  # what minimising did (clearspec_proofs.minimise), "" if not minimised
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """Which obligation a counterexample refutes."""
+
+    ident: str
+    rule: str
+    kind: str
+    transition: str
+    invariant: str
+
+
+def _json(ledger: Ledger | None) -> dict[str, Any] | None:
+    """The ledger as JSON, or None when a state the solver chose cannot even be
+    shown (a contract of the risk helpers fails on it): never a crash."""
+    if ledger is None:
+        return None
+    try:
+        return ledger_json(ledger)
+    except (icontract.ViolationError, ClearingError, ArithmeticError, ValueError):
+        return None
+
+
+def record(
+    obligation: Obligation,
+    *,
+    confirmed: bool,
+    how: str,
+    action: Action | str = "",
+    ledger: Ledger | None = None,
+    after: Ledger | None = None,
+    message: str = "",
+    expected: str = "",
+    got: str = "",
+    fields: list[FieldValue] | None = None,
+) -> Counterexample:
+    """The counterexample record: the state replayed (``ledger``), the action
+    and, when the replay completed, the ledger ``after``."""
+    before_json, after_json = _json(ledger), _json(after)
+    concrete_action = action if isinstance(action, Action) else None
+    return Counterexample(
+        obligation=obligation.ident,
+        rule=obligation.rule,
+        kind=obligation.kind,
+        transition=obligation.transition,
+        invariant=obligation.invariant,
+        confirmed=confirmed,
+        how=how,
+        action=describe(concrete_action) if concrete_action is not None else str(action),
+        message=message,
+        expected=expected,
+        got=got,
+        fields=list(fields or []),
+        before=before_json,
+        after=after_json,
+        diff=diff(before_json, after_json) if before_json is not None and after_json is not None else [],
+        vector=(
+            vector_input(ledger, concrete_action)
+            if ledger is not None and concrete_action is not None
+            else None
+        ),
+        minimised="",
+    )
+
+
+def same_violation(first: Counterexample, other: Counterexample) -> bool:
+    """Whether ``other`` shows what ``first`` showed (a minimised counterexample
+    must break the rule the same way, and be at least as confirmed)."""
+    if not first["confirmed"]:
+        return other["confirmed"] or other["how"] == first["how"]
+    return _verdict(first) == _verdict(other)
+
+
+def _verdict(example: Counterexample) -> tuple[bool, str, str, str, str]:
+    return example["confirmed"], example["how"], example["message"], example["expected"], example["got"]
 
 
 def diff(before: dict[str, Any], after: dict[str, Any], path: str = "") -> list[str]:
@@ -62,7 +167,7 @@ def vector_input(ledger: Ledger, action: Action) -> dict[str, Any] | None:
             "pre_state": state,
             "actions": [encode_action(action)],
         }
-    except (ClearingError, TypeError, ValueError):
+    except (ClearingError, TypeError, ValueError, icontract.ViolationError):
         return None
 
 
@@ -74,33 +179,33 @@ def confirm(
     ledger: Ledger,
     action: Action,
     checker: Invariant | None,
-) -> dict[str, Any]:
-    """Replay ``action`` on ``ledger`` concretely and say whether ``rule`` breaks."""
+    reads: tuple[FieldReader, Read] | None = None,
+) -> Counterexample:
+    """Replay ``action`` on ``ledger`` concretely and say whether ``rule``
+    breaks; ``reads``: where the fields the broken condition reads sit, to
+    show them before and after."""
+    where = Obligation(f"{case.name}/{kind}/{invariant}", rule, kind, case.name, invariant)
+
+    def shown(after: Ledger | None) -> list[FieldValue]:
+        return [] if reads is None else reads[0].values(reads[1], ledger, action, after)
+
     previous = slow_checks()
     set_slow_checks(True)
-    report: dict[str, Any] = {
-        "rule": rule,
-        "transition": case.name,
-        "invariant": invariant,
-        "kind": kind,
-        "action": describe(action),
-        "before": ledger_json(ledger),
-        "vector": vector_input(ledger, action),
-    }
     try:
         after = apply(ledger, action)
     except icontract.ViolationError as violation:
-        report.update(confirmed=True, how="a contract failed", message=str(violation).splitlines()[0])
-        return report
+        message = str(violation).splitlines()[0]
+        how = "a contract failed"
+        return record(
+            where, confirmed=True, how=how, action=action, ledger=ledger, message=message, fields=shown(None)
+        )
     except ClearingError as error:
-        report.update(confirmed=False, how=f"the concrete model rejected the action: {error.code.value}")
-        return report
+        how = f"the concrete model rejected the action: {error.code.value}"
+        return record(where, confirmed=False, how=how, action=action, ledger=ledger, fields=shown(None))
     finally:
         set_slow_checks(previous)
-    report["after"] = ledger_json(after)
-    report["diff"] = diff(report["before"], report["after"])
-    if checker is not None and not checker.holds(after):
-        report.update(confirmed=True, how=f"{invariant} is false after the action")
-    else:
-        report.update(confirmed=False, how="the replay shows no violation")
-    return report
+    broken = checker is not None and not checker.holds(after)
+    how = f"{invariant} is false after the action" if broken else "the replay shows no violation"
+    return record(
+        where, confirmed=broken, how=how, action=action, ledger=ledger, after=after, fields=shown(after)
+    )

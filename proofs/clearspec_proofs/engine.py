@@ -28,7 +28,6 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-import icontract
 import z3
 from immutables import Map
 
@@ -38,6 +37,8 @@ from clearspec.invariants import local_conditions
 from clearspec.params import ProtocolParams
 from clearspec.state import Ledger
 from clearspec.transition import apply, touched_accounts
+from clearspec_proofs.counterexample import Counterexample, Obligation, record
+from clearspec_proofs.fields_read import Read
 from clearspec_proofs.invariants import Invariant, all_invariants
 from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import TransitionCase, fixed_order_oracle
@@ -61,7 +62,7 @@ class Result:
     status: str  # proved | counterexample | unknown | NOT_APPLICABLE
     seconds: float
     detail: str = ""
-    counterexample: dict[str, Any] | None = None
+    counterexample: Counterexample | None = None
 
     def as_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -458,27 +459,16 @@ def check_case(
     ]
     overhead = time.perf_counter() - started
     results = []
+    refuted: list[tuple[Result, Goal, z3.ModelRef]] = []
     for position, goal in enumerate(goals):
         t0 = time.perf_counter()
         status, model, detail = _check_goal(hypotheses, goal)
-        counterexample = None
-        if model is not None:
-            counterexample = _counterexample(case, params, world, model, goal)
         seconds = time.perf_counter() - t0 + (overhead if position == 0 else 0.0)
         ident = f"{case.name}/{goal.kind}/{goal.invariant}"
-        results.append(
-            Result(
-                ident,
-                goal.rule,
-                case.name,
-                goal.invariant,
-                goal.kind,
-                status,
-                seconds,
-                detail,
-                counterexample,
-            )
-        )
+        result = Result(ident, goal.rule, case.name, goal.invariant, goal.kind, status, seconds, detail)
+        results.append(result)
+        if model is not None:
+            refuted.append((result, goal, model))
     if index == 1 % parts:
         # The second slice (the first carries the acceptance obligation).
         results += check_rejections(case, params, world, trace, hypotheses, goal_filter)
@@ -511,6 +501,15 @@ def check_case(
                 detail,
             )
         )
+    # The goals' counterexamples are replayed and minimised after every query
+    # of the unit: the terms minimising creates would change the solver's path
+    # on the goals after it (Z3's heuristics follow term ids), and its time.
+    for result, goal, model in refuted:
+        from clearspec_proofs.replays import goal_counterexample
+
+        t0 = time.perf_counter()
+        result.counterexample = goal_counterexample(case, world, model, goal, hypotheses)
+        result.seconds += time.perf_counter() - t0
     return results
 
 
@@ -520,7 +519,7 @@ def _always_rejected_id(case: TransitionCase) -> str:
 
 
 def _always_rejected_result(
-    case: TransitionCase, started: float, status: str, detail: str, counterexample: dict[str, Any] | None
+    case: TransitionCase, started: float, status: str, detail: str, counterexample: Counterexample | None
 ) -> Result:
     """The one ``CASE/rejection/always CODE`` obligation of a case the spec refuses."""
     assert case.rejects is not None
@@ -552,8 +551,6 @@ def check_always_rejected(
     when that check names the expected code and a witness state (the world's
     assumptions and the invariants, shown satisfiable) replays to that very
     rejection with the ledger unchanged (STA-2)."""
-    from clearspec.transition import step
-
     assert case.rejects is not None
     ident = _always_rejected_id(case)
     if goal_filter is not None and goal_filter not in ident:
@@ -562,26 +559,36 @@ def check_always_rejected(
     world = build_world(params, case.shape, now=_now_for(case, params))
     world.action = case.build(world)
     invariants = [_as_bool(inv.holds(world.ledger)) for inv in all_invariants(params)]
-    model = _witness_state(world, [*world.assumptions, *invariants], rlimit, params)
+    counterexample: Counterexample | None
+    hypotheses = [*world.assumptions, *invariants]
+    model = _witness_state(world, hypotheses, rlimit, params)
     counterexample = None
+    where = Obligation(ident, "ERR-1", "rejection", case.name, f"always {case.rejects.value}")
     if error.code is not case.rejects:
+        # Traced with no state to replay: the check that refused names another code.
         status, detail = "counterexample", f"expected {case.rejects.value}, traced {error.code.value}"
-        counterexample = {"confirmed": False, "how": detail, "action": str(world.action)}
+        counterexample = record(
+            where,
+            confirmed=False,
+            how=detail,
+            action=str(world.action),
+            expected=case.rejects.value,
+            got=error.code.value,
+        )
     elif model is None:
         status, detail = "unknown", "no state satisfies the world's assumptions and the invariants"
     else:
-        ledger, action = concretize(world.ledger, model), concretize(world.action, model)
-        with _oracle_context(case):
-            outcome = step(ledger, action)
-        same = outcome.ledger is ledger
-        if outcome.error is case.rejects and same:
+        # No condition: the check that refuses is decided without the solver.
+        from clearspec_proofs.replays import minimised, rejection_replay
+
+        replay = rejection_replay(case, world, where, case.rejects.value, None, hypotheses)
+        first = replay(model)
+        if not first["confirmed"]:
             status = "proved"
             detail = f"rejected with {case.rejects.value} in every state, ledger unchanged (witness replayed)"
         else:
-            status = "counterexample"
-            got = outcome.error.value if outcome.error else "acceptance"
-            detail = f"expected {case.rejects.value} and the same ledger, got {got} (same ledger: {same})"
-            counterexample = {"confirmed": True, "how": detail, "action": str(action)}
+            status, detail = "counterexample", first["how"]
+            counterexample = minimised(world, model, hypotheses, replay)
     return [_always_rejected_result(case, t0, status, detail, counterexample)]
 
 
@@ -591,15 +598,13 @@ def check_never_accepted(
     """ERR-1 for a case the spec always refuses but whose trace went through: a
     state that passes every check is an accepted action the spec forbids,
     confirmed by replaying it concretely."""
-    from clearspec.transition import step
-
     assert case.rejects is not None
     ident = _always_rejected_id(case)
     if goal_filter is not None and goal_filter not in ident:
         return []
     t0 = time.perf_counter()
     model = _witness_state(world, hypotheses.strong, hypotheses.rlimit, world.ledger.params)
-    counterexample = None
+    counterexample: Counterexample | None = None
     if model is None:
         accepted = hypotheses.satisfiable("strong")
         status = "proved" if accepted == z3.unsat else "unknown"
@@ -609,19 +614,12 @@ def check_never_accepted(
             else "no witness of acceptance found, none excluded"
         )
     else:
-        ledger, action = concretize(world.ledger, model), concretize(world.action, model)
-        status, accepted_concretely = "counterexample", True
-        try:
-            with _oracle_context(case):
-                outcome = step(ledger, action)
-        except icontract.ViolationError as violation:
-            # Accepted, and the model then broke its own postcondition.
-            got = f"acceptance, then a contract failed: {str(violation).splitlines()[0]}"
-        else:
-            accepted_concretely = outcome.error is None
-            got = outcome.error.value if outcome.error else "acceptance"
-        detail = f"expected {case.rejects.value} in every state, got {got}"
-        counterexample = {"confirmed": accepted_concretely, "how": detail, "action": str(action)}
+        where = Obligation(ident, "ERR-1", "rejection", case.name, f"always {case.rejects.value}")
+        from clearspec_proofs.replays import minimised, never_accepted_replay
+
+        replay = never_accepted_replay(case, world, where)
+        counterexample = minimised(world, model, hypotheses.strong, replay)
+        status, detail = "counterexample", counterexample["how"]
     return [_always_rejected_result(case, t0, status, detail, counterexample)]
 
 
@@ -662,8 +660,6 @@ def check_rejections(
     structural: ``apply`` builds a new immutable ledger or raises, and ``step``
     returns its input on a raise.
     """
-    from clearspec.transition import step
-
     results: list[Result] = []
     subsumed: list[str] = []
     for position, (_, code, _) in enumerate(trace.guards):
@@ -682,31 +678,24 @@ def check_rejections(
             verdict = "never first to fail" if answer == z3.unsat else "no witness found"
             subsumed.append(f"{position + 1} {code.value} ({verdict})")
             continue
-        ledger = concretize(world.ledger, model)
-        action = concretize(world.action, model)
-        try:
-            with _oracle_context(case):
-                outcome = step(ledger, action)
-        except icontract.ViolationError as violation:
-            # The model broke one of its own contracts on the witness: that is a
-            # failed obligation to report, not a crash of the prover.
-            status = "counterexample"
-            detail = f"expected {code.value}, a contract failed: {str(violation).splitlines()[0]}"
-        else:
-            same = outcome.ledger is ledger
-            status = "proved" if outcome.error is code and same else "counterexample"
-            detail = (
-                f"rejected with {code.value}, ledger unchanged"
-                if status == "proved"
-                else f"expected {code.value} and the same ledger, got "
-                f"{outcome.error.value if outcome.error else 'acceptance'} (same ledger: {same})"
-            )
+        where = Obligation(ident, "ERR-1", "rejection", case.name, check)
+        from clearspec_proofs.replays import minimised, rejection_replay
+
+        replay = rejection_replay(
+            case, world, where, code.value, trace.guards[position][0], hypotheses.strong
+        )
+        first = replay(model)
+        status = "proved" if not first["confirmed"] else "counterexample"
+        detail = f"rejected with {code.value}, ledger unchanged" if status == "proved" else first["how"]
         if subsumed:
             detail += f"; checks without a witness before it: {', '.join(subsumed)}"
             subsumed = []
         counterexample = None
         if status == "counterexample":
-            counterexample = {"confirmed": True, "how": detail, "action": str(action)}
+            guards = [g for g, _, _ in trace.guards]
+            base = [c for c in hypotheses.strong if not any(c is g for g in guards)]
+            constraints = [*base, *guards[:position], z3.Not(guards[position])]
+            counterexample = minimised(world, model, constraints, replay)
         results.append(
             Result(
                 ident,
@@ -740,22 +729,6 @@ def concretize(value: Any, model: z3.ModelRef) -> Any:
     return value
 
 
-def _counterexample(
-    case: TransitionCase, params: ProtocolParams, world: World, model: z3.ModelRef, goal: Goal
-) -> dict[str, Any]:
-    from clearspec_proofs.counterexample import confirm
-
-    ledger = concretize(world.ledger, model)
-    action = concretize(world.action, model)
-    checker = goal.checker
-    if goal.kind == "effect":
-        from clearspec_proofs.effects import replay_checker
-
-        checker = replay_checker(goal.invariant, goal.rule, ledger, action)
-    with _oracle_context(case):
-        return confirm(case, goal.invariant, goal.rule, goal.kind, ledger, action, checker)
-
-
 def iter_cases(cases: tuple[TransitionCase, ...], pattern: str | None) -> Iterator[TransitionCase]:
     """The cases whose name contains ``pattern`` (all when None)."""
     for case in cases:
@@ -777,6 +750,7 @@ def check_lemmas(
         if pattern is not None and pattern not in ident:
             continue
         t0 = time.perf_counter()
+        counterexample: Counterexample | None = None
         kind = "theorem" if lemma.rule in ("ORA-8", "PAR-5") else "lemma"
         try:
             with k.tracing() as trace:
@@ -798,43 +772,33 @@ def check_lemmas(
         elif answer == z3.unsat:
             status, detail = "proved", "non-vacuous"
         elif answer == z3.sat:
-            model = solver.model()
-            values = {str(d): str(model[d]) for d in sorted(model.decls(), key=str)}
-            status, detail = "counterexample", "; ".join(f"{n}={v}" for n, v in values.items())
+            where = Obligation(ident, lemma.rule, kind, "lemma", lemma.name)
+            refuted = [
+                *hypotheses,
+                *[g for g, _, _ in trace.guards],
+                z3.Not(z3.And(*[_as_bool(c) for c in conditions])),
+            ]
+            from clearspec_proofs.replays import lemma_counterexample
+
+            counterexample = lemma_counterexample(where, solver.model(), refuted, conditions, hypotheses)
+            status = "counterexample"
+            detail = "; ".join(f"{f['field']}={f['before']}" for f in counterexample["fields"])
         else:
             status, detail = "unknown", f"solver: {solver.reason_unknown()}"
         results.append(
-            Result(ident, lemma.rule, "lemma", lemma.name, kind, status, time.perf_counter() - t0, detail)
+            Result(
+                ident,
+                lemma.rule,
+                "lemma",
+                lemma.name,
+                kind,
+                status,
+                time.perf_counter() - t0,
+                detail,
+                counterexample,
+            )
         )
     return results
-
-
-def _confirm_precondition(
-    case: TransitionCase, world: World, after: Ledger, model: z3.ModelRef
-) -> tuple[bool, str, dict[str, Any]]:
-    """Replay a precondition counterexample: the concrete ``step`` against the
-    spec's table evaluated on the same concrete state (ERR-1). (confirmed, how, data)."""
-    from clearspec.transition import step
-    from clearspec_proofs.preconditions import expected_code
-
-    ledger = concretize(world.ledger, model)
-    action = concretize(world.action, model)
-    result = concretize(after, model)
-    with _oracle_context(case):
-        try:
-            expected = expected_code(ledger, action, result)
-        except Exception as error:  # the table itself failed on this state
-            return False, f"the spec table could not be evaluated: {error!r}", {"action": str(action)}
-        try:
-            got = step(ledger, action).error
-            got_text = got.value if got else "acceptance"
-        except icontract.ViolationError as violation:
-            got, got_text = None, f"a contract failed: {str(violation).splitlines()[0]}"
-    expected_text = expected.value if expected else "acceptance"
-    how = f"expected {expected_text} (spec order of checks), got {got_text} (model)"
-    confirmed = got_text != expected_text
-    data = {"confirmed": confirmed, "how": how, "expected": expected_text, "got": got_text}
-    return confirmed, how, data | {"action": str(action)}
 
 
 def check_preconditions(
@@ -910,7 +874,8 @@ def check_preconditions(
         if obligation not in found:
             continue
         t1 = time.perf_counter()
-        status, detail, counterexample = "proved", "", None
+        status, detail = "proved", ""
+        counterexample: Counterexample | None = None
         if combined != z3.unsat:
             # A counterexample found with prices fixed, else prove this one alone
             # (with the escalation only while no other check has a counterexample:
@@ -920,7 +885,13 @@ def check_preconditions(
                 refuted = z3.Not(z3.Implies(obligation.premise, obligation.goal))
                 answer, solver = ask([refuted], rlimit, not refuted_somewhere)
             if answer == z3.sat:
-                confirmed, how, counterexample = _confirm_precondition(case, world, after, solver.model())
+                claim = z3.Implies(obligation.premise, obligation.goal)
+                where = Obligation(obligation.ident, "ERR-1", "precondition", case.name, obligation.check)
+                from clearspec_proofs.replays import minimised, precondition_replay
+
+                replay = precondition_replay(case, world, after, where, Read.of(claim, base))
+                counterexample = minimised(world, solver.model(), [*base, z3.Not(claim)], replay)
+                confirmed, how = counterexample["confirmed"], counterexample["how"]
                 status = "counterexample" if confirmed else "unknown"
                 detail = how if confirmed else f"unconfirmed: {how}"
             elif answer == z3.unknown:

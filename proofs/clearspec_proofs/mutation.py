@@ -49,6 +49,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from clearspec_proofs.minimise import MINIMISE_ENV
 from clearspec_proofs.mutants import IDENTITY, MUTANTS, PARAMS_VARIANTS, Mutant
 
 DEFAULT_TIMEOUT = 1200.0  # seconds per mutant, escalation included
@@ -335,6 +336,7 @@ def _child_env(root: Path) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join([str(root / "model"), str(root / "proofs")]),
         PYTHONDONTWRITEBYTECODE="1",
     )
+    env[MINIMISE_ENV] = "0"  # a kill needs the verdict, not the smallest counterexample
     return env
 
 

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from clearspec_proofs.fields_read import FieldValue, worth_showing
+
 
 def print_table(results: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     """One row per obligation (id, rule, status, seconds), failures explained."""
@@ -21,17 +23,62 @@ def print_table(results: list[dict[str, Any]], summary: dict[str, Any]) -> None:
             print(f"  {r['detail']}")
         example = r.get("counterexample")
         if example:
-            verdict = "confirmed" if example.get("confirmed") else "NOT confirmed"
-            print(f"  {verdict} by replay: {example.get('how')}")
-            print(f"  action: {example.get('action')}")
-            for line in example.get("diff", [])[:40]:
-                print(f"    {line}")
+            for line in counterexample_lines(example):
+                print(f"  {line}")
     print(
         f"\n{summary['proved']} of {summary['total']} proved, {summary['counterexample']} counterexample(s), "
         f"{summary['unknown']} unknown; solver time {summary['seconds']}s"
     )
     for path in summary["counterexample_files"]:
         print(f"counterexample saved: {path}")
+
+
+def counterexample_lines(example: dict[str, Any], changes: int = 40) -> list[str]:
+    """A counterexample for a person: the verdict of the replay, the action,
+    the fields the broken condition reads before and after (base units), and
+    the first ``changes`` lines of the ledger's diff. Reads any record, also
+    one missing parts (files of older runs)."""
+    lines: list[str] = []
+    how = example.get("how", "")
+    if example.get("confirmed"):
+        lines.append(f"confirmed by replay: {how}")
+    else:
+        lines.append(f"NOT confirmed by replay: {how}")
+    if example.get("message"):
+        lines.append(f"contract: {example['message']}")
+    if example.get("action"):
+        lines.append(f"action: {example['action']}")
+    if example.get("expected") or example.get("got"):
+        lines.append(f"expected: {example.get('expected') or '-'}; got: {example.get('got') or '-'}")
+    if example.get("minimised"):
+        lines.append(f"minimised: {example['minimised']}")
+    fields = example.get("fields") or []
+    if fields:
+        lines += _fields_table(fields)
+    diff = example.get("diff") or []
+    if diff:
+        lines.append("changed by the action:")
+        lines += [f"  {line}" for line in diff[:changes]]
+        if len(diff) > changes:
+            lines.append(f"  ... {len(diff) - changes} more")
+    return lines
+
+
+def _fields_table(fields: list[FieldValue]) -> list[str]:
+    """The fields the broken condition reads (* marks the condition's own)."""
+    kept, left_out = worth_showing(fields)
+    rows = [(("* " if f["in_condition"] else "  ") + f["field"], f["before"], f["after"]) for f in kept]
+    width = max(len(r[0]) for r in rows)
+    digits = max(len("before"), *(len(r[1]) for r in rows))
+    after = any(r[2] for r in rows)  # a lemma's variables have no "after"
+    lines = ["fields read (base units; * read by the broken condition itself, the rest by its hypotheses):"]
+    lines.append(
+        f"  {'field':<{width}}  {'before' if after else 'value':>{digits}}{'  after' if after else ''}"
+    )
+    lines += [f"  {name:<{width}}  {before:>{digits}}  {later}".rstrip() for name, before, later in rows]
+    if left_out:
+        lines.append(f"  ({left_out} other field(s) read are 0 and unchanged)")
+    return lines
 
 
 def file_name(obligation: str) -> str:
@@ -42,10 +89,14 @@ def file_name(obligation: str) -> str:
 def save_counterexamples(results: list[dict[str, Any]], folder: Path) -> list[Path]:
     """Write every counterexample as a JSON file named after its obligation.
 
-    The file is also a conformance-case input (VEC-1: ``description``,
-    ``source``, ``rules``, ``params``, ``pre_state``, ``actions``): copied into
+    The file is the counterexample record (``counterexample.Counterexample``)
+    with the obligation id; when the record carries the inputs of a conformance
+    case (``vector``: a state and an action the wire can carry), they are
+    spliced in (VEC-1: ``description``, ``source``, ``rules``, ``params``,
+    ``pre_state``, ``actions``), so that, copied into
     ``model/clearspec_tools/vectors/corpus/counterexamples/``, it becomes a regression
-    vector that `clearspec vectors generate` answers with the reference.
+    vector that `clearspec vectors generate` answers with the reference. A
+    record of any kind is saved, with or without a vector.
     """
     saved = []
     for r in results:
@@ -53,7 +104,8 @@ def save_counterexamples(results: list[dict[str, Any]], folder: Path) -> list[Pa
         if not example:
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        content: dict[str, Any] = {"obligation": r["id"], "rule": r["rule"], **example}
+        content: dict[str, Any] = {key: value for key, value in example.items() if key != "vector"}
+        content.update(obligation=r["id"], rule=r["rule"])
         vector = example.get("vector")
         if vector is not None:
             content.update(
@@ -62,7 +114,6 @@ def save_counterexamples(results: list[dict[str, Any]], folder: Path) -> list[Pa
                 rules=[r["rule"]] if re.fullmatch(r"[A-Z]+-[0-9]+", r["rule"]) else [],
                 **vector,
             )
-        del content["vector"]
         path = folder / file_name(r["id"])
         path.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n")
         saved.append(path)

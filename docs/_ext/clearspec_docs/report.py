@@ -411,17 +411,10 @@ def _figure(uri: str, caption: str) -> Any:
 
 
 def _counterexample(example: dict[str, Any]) -> Any:
-    lines = [
-        f"confirmed: {example.get('confirmed')}",
-        f"how: {example.get('how')}",
-        f"action: {example.get('action')}",
-    ]
-    if example.get("message"):
-        lines.append(f"message: {example['message']}")
-    diff = example.get("diff") or []
-    if diff:
-        lines.append("diff:")
-        lines += [f"  {line}" for line in diff]
+    # As `clearspec prove` prints it: the replay's verdict, the fields read, the diff.
+    from clearspec_proofs.report import counterexample_lines
+
+    lines = counterexample_lines(example, changes=1000)
     block = nodes.literal_block("\n".join(lines), "\n".join(lines))
     return make_details("counterexample", block, open_=True, classes=("cs-fold",))
 
