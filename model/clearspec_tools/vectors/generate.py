@@ -169,7 +169,7 @@ def counterexample_drafts(folder: Path = COUNTEREXAMPLES) -> Iterator[Draft]:
             params=data["params"],
             pre_state=data["pre_state"],
             actions=tuple(data["actions"]),
-            extra_rules=("PRF-1", "PRF-2", *data.get("rules", [])),
+            extra_rules=("PRF-1", "PRF-2", "PRF-4", *data.get("rules", [])),
         )
 
 
