@@ -19,11 +19,10 @@ deterministic resource limit; ``unknown`` is a failure.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,12 +37,12 @@ from clearspec.invariants import local_conditions
 from clearspec.params import ProtocolParams
 from clearspec.state import Ledger
 from clearspec.transition import apply, touched_accounts
+from clearspec_proofs import solver
 from clearspec_proofs.invariants import Invariant, all_invariants
 from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import TransitionCase, fixed_order_oracle
 
 DEFAULT_RLIMIT = 4_000_000
-ESCALATION = (4, 16)  # a strong query that comes back unknown is retried with these multiples of the limit
 
 
 @dataclass
@@ -245,6 +244,8 @@ class Hypotheses:
         # of the transition if it fails (runner.withdraw_unsupported).
         self.shown_elsewhere = shown_elsewhere
         self._satisfiable: dict[str, Any] = {}
+        # The unit's escalation budget (solver.Escalation), shared by its queries.
+        self.escalation = solver.Escalation()
 
     def satisfiable(self, strength: str) -> Any:
         """sat, unsat or unknown for the hypotheses of that strength. The weak
@@ -262,45 +263,22 @@ class Hypotheses:
             # non-linear query asked, with the escalation.
             answer = z3.unknown
             for extra in self._model_searches:
-                solver = _solver(self.rlimit)
-                solver.add(*hypotheses, *extra)
-                if solver.check() == z3.sat:
+                if solver.check(hypotheses, extra, limit=self.rlimit).answer == z3.sat:
                     answer = z3.sat
                     break
             if answer != z3.sat:
-                solver = _solver(self.rlimit)
-                solver.add(*hypotheses)
-                answer = solver.check()
-                for factor in ESCALATION:
-                    if answer != z3.unknown:
-                        break
-                    solver.set("rlimit", self.rlimit * factor)
-                    answer = solver.check()
+                answer = solver.check(hypotheses, limit=self.rlimit, escalation=self.escalation).answer
             self._satisfiable[strength] = answer
         return self._satisfiable[strength]
 
 
-# Set by ``clearspec prove --deterministic`` (read here, so spawned workers see it).
-DETERMINISTIC_ENV = "CLEARSPEC_DETERMINISTIC_SOLVER"
-
-
-def _solver(rlimit: int) -> z3.Solver:
-    """Z3's default solver under a resource limit. Its strategy for non-linear
-    queries also tries some tactics for a bounded wall-clock time, so on a
-    loaded machine a hard query can come back ``unknown`` where an idle machine
-    proves it; :func:`_check_goal` then retries with a larger limit. With
-    ``DETERMINISTIC_ENV`` set, Z3's plain SMT core instead: slower, but its
-    answers depend on the resource limit alone."""
-    solver = z3.SimpleSolver() if os.environ.get(DETERMINISTIC_ENV) else z3.Solver()
-    solver.set("rlimit", rlimit)
-    return solver
-
-
 def _conjuncts(condition: Any) -> list[Any]:
-    """The conjuncts of a (nested) conjunction, else the condition itself."""
+    """The conjuncts of a (nested) conjunction, else the condition itself, in
+    the canonical order of their text (solver.canonical_order)."""
     if not z3.is_and(condition):
         return [condition]
-    return [part for child in condition.children() for part in _conjuncts(child)]
+    parts = [part for child in condition.children() for part in _conjuncts(child)]
+    return solver.canonical_order(parts)
 
 
 def _check_goal(hypotheses: Hypotheses, goal: Goal) -> tuple[str, Any, str]:
@@ -339,15 +317,16 @@ def _check_condition(
     strong one with the escalation unless ``escalate`` is false)."""
     last = "unknown"
     for strength in strengths:
-        solver = _solver(hypotheses.rlimit)
-        solver.add(*(hypotheses.weak if strength == "weak" else hypotheses.strong))
-        solver.add(z3.Not(condition))
-        answer = solver.check()
-        for factor in ESCALATION if strength == "strong" and escalate else ():
-            if answer != z3.unknown:
-                break
-            solver.set("rlimit", hypotheses.rlimit * factor)
-            answer = solver.check()
+        base = hypotheses.weak if strength == "weak" else hypotheses.strong
+        strong = strength == "strong"
+        outcome = solver.check(
+            base,
+            [z3.Not(condition)],
+            limit=hypotheses.rlimit,
+            escalation=hypotheses.escalation if strong and escalate else None,
+            want_model=strong,
+        )
+        answer = outcome.answer
         if answer == z3.unsat:
             vacuity = hypotheses.satisfiable(strength)
             if vacuity == z3.sat:
@@ -357,16 +336,18 @@ def _check_condition(
                 return "unknown", None, f"vacuous: the {strength} hypotheses are unsatisfiable"
             last = f"the {strength} hypotheses could not be shown satisfiable"
             continue
-        if answer == z3.sat and strength == "strong":
-            return "counterexample", solver.model(), ""
+        if answer == z3.sat and strong:
+            return "counterexample", outcome.model, ""
         if answer == z3.unknown:
-            last = f"solver: {solver.reason_unknown()} ({strength})"
-            if strength == "strong" and escalate:
+            last = f"solver: {outcome.reason} ({strength}{hypotheses.escalation.note(strong and escalate)})"
+            if strong and escalate:
                 # Look for a counterexample where products are linear: any model
                 # found there is a real counterexample.
-                solver.add(*hypotheses.witness)
-                if solver.check() == z3.sat:
-                    return "counterexample", solver.model(), "found with prices fixed"
+                fixed = solver.check(
+                    base, [z3.Not(condition), *hypotheses.witness], limit=hypotheses.rlimit, want_model=True
+                )
+                if fixed.answer == z3.sat:
+                    return "counterexample", fixed.model, "found with prices fixed"
     return "unknown", None, last
 
 
@@ -376,9 +357,23 @@ def check_case(
     rlimit: int = DEFAULT_RLIMIT,
     part: tuple[int, int] = (0, 1),
     goal_filter: str | None = None,
+    report: Callable[[Result], None] | None = None,
 ) -> list[Result]:
     """The obligations of one transition (the ``part``-th slice of them, those
-    whose id contains ``goal_filter``), each proved, refuted or unknown."""
+    whose id contains ``goal_filter``), each proved, refuted or unknown.
+    ``report`` sees each result of the goal loop as soon as it is decided, and
+    the others as their kind finishes (a counterexample is shown early)."""
+    return _check_case(case, params, rlimit, part, goal_filter, report or (lambda result: None))
+
+
+def _check_case(
+    case: TransitionCase,
+    params: ProtocolParams,
+    rlimit: int,
+    part: tuple[int, int],
+    goal_filter: str | None,
+    report: Callable[[Result], None],
+) -> list[Result]:
     started = time.perf_counter()
     try:
         world, after, trace = trace_case(case, params)
@@ -405,6 +400,8 @@ def check_case(
         counterexample = None
         if model is not None:
             counterexample = _counterexample(case, params, world, model, goal)
+            # The unit has failed: its other queries need no escalation (solver.Escalation).
+            hypotheses.escalation.refuted |= bool(counterexample.get("confirmed"))
         seconds = time.perf_counter() - t0 + (overhead if position == 0 else 0.0)
         ident = f"{case.name}/{goal.kind}/{goal.invariant}"
         results.append(
@@ -420,14 +417,20 @@ def check_case(
                 counterexample,
             )
         )
+        report(results[-1])
+    later: list[Result] = []
     if index == 1 % parts:
         # The second slice (the first carries the acceptance obligation).
-        results += check_rejections(case, params, world, trace, hypotheses, goal_filter)
+        later += check_rejections(case, params, world, trace, hypotheses, goal_filter)
     if index == 0 and case.rejects is not None:
-        results += check_never_accepted(case, world, hypotheses, goal_filter)
+        later += check_never_accepted(case, world, hypotheses, goal_filter)
+    for result in later:
+        report(result)
+        hypotheses.escalation.refuted |= result.status == "counterexample"
     if index == parts - 1:
         # The last slice: the first two carry acceptance and the rejection kind.
-        results += check_preconditions(case, world, after, trace, hypotheses, goal_filter)
+        later += _reported(check_preconditions(case, world, after, trace, hypotheses, goal_filter), report)
+    results += later
     if index == 0 and (goal_filter is None or goal_filter in f"{case.name}/acceptance"):
         # PRF-1: the action passes every check, margin included, for some state:
         # the proofs above are about actions that can happen.
@@ -455,6 +458,12 @@ def check_case(
     return results
 
 
+def _reported(results: list[Result], report: Callable[[Result], None]) -> list[Result]:
+    for result in results:
+        report(result)
+    return results
+
+
 def _always_rejected_id(case: TransitionCase) -> str:
     assert case.rejects is not None
     return f"{case.name}/rejection/always {case.rejects.value}"
@@ -474,10 +483,9 @@ def _always_rejected_result(
 def _witness_state(world: World, hypotheses: list[Any], rlimit: int, params: ProtocolParams) -> Any:
     """A model of ``hypotheses``, looked for first with prices fixed (linear), or None."""
     for extra in (_witness_constraints(world, params), []):
-        solver = _solver(rlimit)
-        solver.add(*hypotheses, *extra)
-        if solver.check() == z3.sat:
-            return solver.model()
+        outcome = solver.check(hypotheses, extra, limit=rlimit, want_model=True)
+        if outcome.answer == z3.sat:
+            return outcome.model
     return None
 
 
@@ -575,12 +583,13 @@ def _first_failing(hypotheses: Hypotheses, trace: k.Trace, position: int) -> tup
     # Prices fixed first (products become linear, so this is quick); the free
     # query, non-linear, gets a quarter of the limit and no escalation: it only
     # decides whether one more witness exists, never a proof.
-    for extra, rlimit in ((hypotheses.witness, hypotheses.rlimit), ([], hypotheses.rlimit // 4)):
-        solver = _solver(rlimit)
-        solver.add(*base, *guards[:position], z3.Not(guards[position]), *extra)
-        answer = solver.check()
+    for extra, rlimit in ((hypotheses.witness, hypotheses.rlimit), ([], max(hypotheses.rlimit // 4, 1))):
+        outcome = solver.check(
+            base, [*guards[:position], z3.Not(guards[position]), *extra], limit=rlimit, want_model=True
+        )
+        answer = outcome.answer
         if answer == z3.sat:
-            return answer, solver.model()
+            return answer, outcome.model
     return answer, None
 
 
@@ -716,22 +725,22 @@ def check_lemmas(
         with k.tracing() as trace:
             hypotheses, goal = lemma.build(params)
         conditions = [goal, *[c for c, _ in trace.obligations]]
-        solver = _solver(rlimit)
-        solver.add(*hypotheses, *[g for g, _, _ in trace.guards])
-        vacuity = solver.check()
-        solver.add(z3.Not(z3.And(*[_as_bool(c) for c in conditions])))
-        answer = solver.check() if vacuity == z3.sat else vacuity
+        premises = [*hypotheses, *[g for g, _, _ in trace.guards]]
+        vacuity = solver.check(premises, limit=rlimit).answer
+        negated = z3.Not(z3.And(*[_as_bool(c) for c in conditions]))
+        outcome = solver.check(premises, [negated], limit=rlimit, want_model=True)
+        answer = outcome.answer if vacuity == z3.sat else vacuity
         kind = "theorem" if lemma.rule in ("ORA-8", "PAR-5") else "lemma"
         if vacuity != z3.sat:
             status, detail = "unknown", f"vacuous: the hypotheses are {vacuity}"
         elif answer == z3.unsat:
             status, detail = "proved", "non-vacuous"
-        elif answer == z3.sat:
-            model = solver.model()
+        elif answer == z3.sat and outcome.model is not None:
+            model = outcome.model
             values = {str(d): str(model[d]) for d in sorted(model.decls(), key=str)}
             status, detail = "counterexample", "; ".join(f"{n}={v}" for n, v in values.items())
         else:
-            status, detail = "unknown", f"solver: {solver.reason_unknown()}"
+            status, detail = "unknown", f"solver: {outcome.reason}"
         results.append(
             Result(ident, lemma.rule, "lemma", lemma.name, kind, status, time.perf_counter() - t0, detail)
         )
@@ -797,16 +806,10 @@ def check_preconditions(
     base = [c for c in hypotheses.strong if not any(c is g for g in guards)]
     rlimit = hypotheses.rlimit
 
-    def ask(extra: list[Any], limit: int, escalate: bool) -> tuple[Any, z3.Solver]:
-        solver = _solver(limit)
-        solver.add(*base, *extra)
-        answer = solver.check()
-        for factor in ESCALATION if escalate else ():
-            if answer != z3.unknown:
-                break
-            solver.set("rlimit", limit * factor)
-            answer = solver.check()
-        return answer, solver
+    def ask(extra: list[Any], limit: int, escalate: bool, model: bool = False) -> tuple[Any, solver.Outcome]:
+        escalation = hypotheses.escalation if escalate else None
+        outcome = solver.check(base, extra, limit=limit, escalation=escalation, want_model=model)
+        return outcome.answer, outcome
 
     t0 = time.perf_counter()
     found = [o for o in listed if o.premise is not None and (goal_filter is None or goal_filter in o.ident)]
@@ -819,10 +822,10 @@ def check_preconditions(
     fill_price = hypotheses.fill_at_witness_price
     # First a sweep for counterexamples with prices fixed (linear, quick: a mutant
     # is caught here); only if it finds none, one query proves them all at once.
-    sweep: dict[int, tuple[Any, z3.Solver]] = {}
+    sweep: dict[int, tuple[Any, solver.Outcome]] = {}
     for obligation in found:
         refuted = z3.Not(z3.Implies(obligation.premise, obligation.goal))
-        sweep[id(obligation)] = ask([refuted, *hypotheses.witness], rlimit, False)
+        sweep[id(obligation)] = ask([refuted, *hypotheses.witness], rlimit, False, model=True)
     refuted_somewhere = any(answer == z3.sat for answer, _ in sweep.values())
     combined: Any = z3.unknown
     if not refuted_somewhere:
@@ -840,16 +843,16 @@ def check_preconditions(
             # A counterexample found with prices fixed, else prove this one alone
             # (with the escalation only while no other check has a counterexample:
             # a mutant is then killed, and the rest need not cost minutes).
-            answer, solver = sweep[id(obligation)]
+            answer, outcome = sweep[id(obligation)]
             if answer != z3.sat:
                 refuted = z3.Not(z3.Implies(obligation.premise, obligation.goal))
-                answer, solver = ask([refuted], rlimit, not refuted_somewhere)
-            if answer == z3.sat:
-                confirmed, how, counterexample = _confirm_precondition(case, world, after, solver.model())
+                answer, outcome = ask([refuted], rlimit, not refuted_somewhere, model=True)
+            if answer == z3.sat and outcome.model is not None:
+                confirmed, how, counterexample = _confirm_precondition(case, world, after, outcome.model)
                 status = "counterexample" if confirmed else "unknown"
                 detail = how if confirmed else f"unconfirmed: {how}"
             elif answer == z3.unknown:
-                status, detail = "unknown", f"solver: {solver.reason_unknown()}"
+                status, detail = "unknown", f"solver: {outcome.reason}"
         witness = z3.unknown
         for extra in ([*hypotheses.witness, *fill_price], hypotheses.witness) if fill_price else ():
             if status != "proved" or witness == z3.sat:
