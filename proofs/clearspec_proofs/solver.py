@@ -373,8 +373,8 @@ def check(
     unknown and the budget allows."""
     text = query_text(base, extra)
     outcome = solve_text(text, limit, want_model)
-    for factor in LADDER[1:] if escalation is not None else ():
-        if outcome.answer != z3.unknown or not escalation.allows(factor):
+    for factor in LADDER[1:]:
+        if escalation is None or outcome.answer != z3.unknown or not escalation.allows(factor):
             break
         escalation.spend(factor)
         outcome = solve_text(text, limit * factor, want_model)
