@@ -285,19 +285,22 @@ def _check_goal(hypotheses: Hypotheses, goal: Goal) -> tuple[str, Any, str]:
     """(status, model or None, detail) for one goal. PRF-1: "proved" only when
     the negated goal is unsatisfiable under hypotheses shown satisfiable.
 
-    The whole goal is tried under the weak hypotheses, then the strong ones at
-    the base limit. If neither decides it and the goal is a conjunction, each
-    conjunct is proved on its own (weak, then strong with the escalation): a
-    conjunct that needs the non-linear guards then does not drag the others
-    into that harder query, and one that fails gives the counterexample. A goal
-    holds exactly when all its conjuncts do. Otherwise the whole goal gets the
-    escalation."""
-    status, model, detail = _check_condition(hypotheses, goal.condition, ("weak", "strong"), escalate=False)
+    The whole goal is tried under the weak hypotheses, then the strong ones
+    (with the escalation, if it is not a conjunction). If neither decides a
+    conjunction, each conjunct is proved on its own (weak, then strong with the
+    escalation): a conjunct that needs the non-linear guards then does not drag
+    the others into that harder query, and one that fails gives the
+    counterexample. A goal holds exactly when all its conjuncts do. The whole
+    conjunction under the strong hypotheses is only a shortcut, so it gets a
+    quarter of the limit: a hard one costs little before it is split."""
     parts = _conjuncts(goal.condition)
-    if status != "unknown" or detail.startswith("vacuous"):
+    single = len(parts) == 1
+    shortcut = None if single else max(hypotheses.rlimit // 4, 1)
+    status, model, detail = _check_condition(
+        hypotheses, goal.condition, ("weak", "strong"), escalate=single, strong_limit=shortcut
+    )
+    if status != "unknown" or detail.startswith("vacuous") or single:
         return status, model, detail
-    if len(parts) == 1:
-        return _check_condition(hypotheses, goal.condition, ("strong",))
     strongest = "weak"
     for index, part in enumerate(parts):
         status, model, detail = _check_condition(hypotheses, part, ("weak", "strong"))
@@ -311,18 +314,25 @@ def _check_goal(hypotheses: Hypotheses, goal: Goal) -> tuple[str, Any, str]:
 
 
 def _check_condition(
-    hypotheses: Hypotheses, condition: Any, strengths: tuple[str, ...], escalate: bool = True
+    hypotheses: Hypotheses,
+    condition: Any,
+    strengths: tuple[str, ...],
+    escalate: bool = True,
+    strong_limit: int | None = None,
 ) -> tuple[str, Any, str]:
     """:func:`_check_goal` for one condition, under each strength in turn (the
-    strong one with the escalation unless ``escalate`` is false)."""
+    strong one with the escalation unless ``escalate`` is false, at
+    ``strong_limit`` if given, else the base limit). The weak query, when the
+    strong one follows, is a shortcut: a quarter of the limit."""
     last = "unknown"
+    shortcut = max(hypotheses.rlimit // 4, 1) if "strong" in strengths else hypotheses.rlimit
     for strength in strengths:
         base = hypotheses.weak if strength == "weak" else hypotheses.strong
         strong = strength == "strong"
         outcome = solver.check(
             base,
             [z3.Not(condition)],
-            limit=hypotheses.rlimit,
+            limit=(strong_limit or hypotheses.rlimit) if strong else shortcut,
             escalation=hypotheses.escalation if strong and escalate else None,
             want_model=strong,
         )
