@@ -520,7 +520,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     scored = [r for r in records if not r.get("equivalent")]
     scored_firm = [r for r in firm if not r.get("equivalent")]
     by_kind = {kind: sum(1 for r in killed if r["kill"]["kind"] == kind) for kind in KILL_KINDS}
-    firsts = sorted(r["first_counterexample_s"] for r in killed if r.get("first_counterexample_s") is not None)
+    firsts = sorted(
+        r["first_counterexample_s"] for r in killed if r.get("first_counterexample_s") is not None
+    )
     categories: dict[str, dict[str, int]] = {}
     for r in records:
         entry = categories.setdefault(r["category"], {"total": 0, "killed": 0})
