@@ -43,6 +43,9 @@ from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import TransitionCase, fixed_order_oracle
 
 DEFAULT_RLIMIT = 4_000_000
+# A query that is only a shortcut (the weak hypotheses before the strong ones, a
+# whole conjunction before its conjuncts) gets this fraction of the limit.
+SHORTCUT_SHARE = 16
 
 
 @dataclass
@@ -292,10 +295,10 @@ def _check_goal(hypotheses: Hypotheses, goal: Goal) -> tuple[str, Any, str]:
     the others into that harder query, and one that fails gives the
     counterexample. A goal holds exactly when all its conjuncts do. The whole
     conjunction under the strong hypotheses is only a shortcut, so it gets a
-    quarter of the limit: a hard one costs little before it is split."""
+    ``SHORTCUT_SHARE`` of the limit: a hard one costs little before it is split."""
     parts = _conjuncts(goal.condition)
     single = len(parts) == 1
-    shortcut = None if single else max(hypotheses.rlimit // 4, 1)
+    shortcut = None if single else max(hypotheses.rlimit // SHORTCUT_SHARE, 1)
     status, model, detail = _check_condition(
         hypotheses, goal.condition, ("weak", "strong"), escalate=single, strong_limit=shortcut
     )
@@ -323,9 +326,9 @@ def _check_condition(
     """:func:`_check_goal` for one condition, under each strength in turn (the
     strong one with the escalation unless ``escalate`` is false, at
     ``strong_limit`` if given, else the base limit). The weak query, when the
-    strong one follows, is a shortcut: a quarter of the limit."""
+    strong one follows, is a shortcut: ``SHORTCUT_SHARE`` of the limit."""
     last = "unknown"
-    shortcut = max(hypotheses.rlimit // 4, 1) if "strong" in strengths else hypotheses.rlimit
+    shortcut = max(hypotheses.rlimit // SHORTCUT_SHARE, 1) if "strong" in strengths else hypotheses.rlimit
     for strength in strengths:
         base = hypotheses.weak if strength == "weak" else hypotheses.strong
         strong = strength == "strong"
