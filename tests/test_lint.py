@@ -139,7 +139,9 @@ TOOLING = {"simulate", "vectors"}
 
 
 def model_files() -> list[Path]:
-    return sorted(path for path in PACKAGE.rglob("*.py") if path.relative_to(PACKAGE).parts[0] not in TOOLING)
+    return sorted(
+        path for path in PACKAGE.rglob("*.py") if path.relative_to(PACKAGE).parts[0] not in TOOLING
+    )
 
 
 def check_model() -> list[Violation]:
