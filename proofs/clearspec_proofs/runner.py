@@ -117,9 +117,11 @@ def prove_all(
     results: list[dict[str, Any]] = []
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
-    # A fresh process per unit: Z3 heuristics depend on term ids, so a unit must
-    # not inherit terms from the units before it, or results would vary by order.
-    with context.Pool(count, maxtasksperchild=1) as pool:
+    # A worker takes unit after unit: every query is solved in a fresh Z3 context
+    # from its canonical text (clearspec_proofs.solver), so a unit's answers do not
+    # depend on the units its worker ran before, and a worker imports Z3 and the
+    # model once (what a re-prove from the cache mostly costs otherwise).
+    with context.Pool(count) as pool:
         for done, batch in enumerate(pool.imap_unordered(_work, jobs), start=1):
             results += batch
             if progress is not None:
