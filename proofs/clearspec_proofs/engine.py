@@ -329,16 +329,39 @@ def _check_condition(
     strong one follows, is a shortcut: ``SHORTCUT_SHARE`` of the limit."""
     last = "unknown"
     shortcut = max(hypotheses.rlimit // SHORTCUT_SHARE, 1) if "strong" in strengths else hypotheses.rlimit
+    negated = [z3.Not(condition)]
+    fixed_tried = False
     for strength in strengths:
         base = hypotheses.weak if strength == "weak" else hypotheses.strong
         strong = strength == "strong"
+        searching = strong and escalate
+        outcome = None
+        if searching and last == "refuted under the weak hypotheses":
+            # Early counterexample: the goal fails under the weak hypotheses, so
+            # first look for a state where products are linear (prices fixed),
+            # which is cheap; any model found there is a real counterexample.
+            found, fixed_tried = _with_prices_fixed(hypotheses, base, negated), True
+            if found is not None:
+                return "counterexample", found, "found with prices fixed"
         outcome = solver.check(
             base,
-            [z3.Not(condition)],
+            negated,
             limit=(strong_limit or hypotheses.rlimit) if strong else shortcut,
-            escalation=hypotheses.escalation if strong and escalate else None,
             want_model=strong,
         )
+        if searching and outcome.answer == z3.unknown:
+            if not fixed_tried:
+                found, fixed_tried = _with_prices_fixed(hypotheses, base, negated), True
+                if found is not None:
+                    return "counterexample", found, "found with prices fixed"
+            outcome = solver.climb(
+                base,
+                negated,
+                outcome,
+                limit=hypotheses.rlimit,
+                escalation=hypotheses.escalation,
+                want_model=True,
+            )
         answer = outcome.answer
         if answer == z3.unsat:
             vacuity = hypotheses.satisfiable(strength)
@@ -351,17 +374,24 @@ def _check_condition(
             continue
         if answer == z3.sat and strong:
             return "counterexample", outcome.model, ""
+        if answer == z3.sat:
+            last = "refuted under the weak hypotheses"
         if answer == z3.unknown:
-            last = f"solver: {outcome.reason} ({strength}{hypotheses.escalation.note(strong and escalate)})"
-            if strong and escalate:
-                # Look for a counterexample where products are linear: any model
-                # found there is a real counterexample.
-                fixed = solver.check(
-                    base, [z3.Not(condition), *hypotheses.witness], limit=hypotheses.rlimit, want_model=True
-                )
-                if fixed.answer == z3.sat:
-                    return "counterexample", fixed.model, "found with prices fixed"
+            last = f"solver: {outcome.reason} ({strength}{hypotheses.escalation.note(searching)})"
     return "unknown", None, last
+
+
+def _with_prices_fixed(hypotheses: Hypotheses, base: list[Any], negated: list[Any]) -> Any:
+    """A model of ``base`` and ``negated`` with the witness constraints (prices
+    fixed, so products are linear; a fill at the oracle price first), or None."""
+    searches = (
+        [hypotheses.witness + hypotheses.fill_at_witness_price] if hypotheses.fill_at_witness_price else []
+    )
+    for extra in [*searches, hypotheses.witness]:
+        fixed = solver.check(base, [*negated, *extra], limit=hypotheses.rlimit, want_model=True)
+        if fixed.answer == z3.sat:
+            return fixed.model
+    return None
 
 
 def check_case(

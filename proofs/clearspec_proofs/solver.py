@@ -370,10 +370,27 @@ def check(
 ) -> Outcome:
     """Is ``base + extra`` satisfiable? At ``limit``, then, with an
     ``escalation`` budget, at the ladder's higher multiples while the answer is
-    unknown and the budget allows."""
+    unknown and the budget allows (see :func:`climb`)."""
+    outcome = solve_text(query_text(base, extra), limit, want_model)
+    return climb(base, extra, outcome, limit=limit, escalation=escalation, want_model=want_model)
+
+
+def climb(
+    base: Sequence[Any],
+    extra: Sequence[Any],
+    outcome: Outcome,
+    *,
+    limit: int,
+    escalation: Escalation | None,
+    want_model: bool = False,
+) -> Outcome:
+    """The ladder above ``outcome`` (the answer at some rung for base limit
+    ``limit``): each higher multiple in turn, from scratch, while the answer is
+    unknown and ``escalation`` allows it."""
     text = query_text(base, extra)
-    outcome = solve_text(text, limit, want_model)
-    for factor in LADDER[1:]:
+    for factor in LADDER:
+        if limit * factor <= outcome.limit:
+            continue
         if escalation is None or outcome.answer != z3.unknown or not escalation.allows(factor):
             break
         escalation.spend(factor)
