@@ -5,6 +5,9 @@ from collections.abc import Iterator
 
 # Before clearspec is imported: the kernel's contracts are enabled at import time.
 os.environ.setdefault("CLEARSPEC_SLOW_CHECKS", "1")
+# No proof cache: tests never write into the user's home, and CI starts cold, so
+# no test may pass only thanks to a warm cache. Cache tests name a tmp_path.
+os.environ["CLEARSPEC_PROOF_CACHE"] = "off"
 
 import pytest
 

@@ -87,6 +87,7 @@ def test_a_dropped_deposit_count_is_killed_by_a_confirmed_counterexample() -> No
     assert record["status"] == "killed", record
     assert record["kill"]["kind"] == "counterexample-confirmed"
     assert record["kill"]["obligation"].startswith("deposit-quote/")
+    assert 0 < record["first_counterexample_s"] <= record["seconds"]
     assert "conservation" in record["kill"]["obligation"] or "delta-sum" in record["kill"]["obligation"]
     # The child proved the copy, not the working tree.
     assert not Path(record["model"]).resolve().is_relative_to(SOURCE)
@@ -96,6 +97,7 @@ def test_a_dropped_deposit_count_is_killed_by_a_confirmed_counterexample() -> No
 def test_the_unchanged_model_is_not_killed() -> None:
     record = mutation.run_mutant(IDENTITY, SOURCE, escalate=False, timeout=300)
     assert record["status"] == "survived", record
+    assert record["first_counterexample_s"] is None
     assert record["obligations_checked"] >= 20
     assert all(u["not_proved"] == 0 for u in record["units"])
     assert not Path(record["model"]).resolve().is_relative_to(SOURCE)

@@ -58,7 +58,7 @@ def _run_prove(args: argparse.Namespace) -> int:
         rlimit=args.rlimit,
         progress=None if args.quiet else stderr_progress,
         invariant_modules=tuple(args.invariants),
-        deterministic=args.deterministic,
+        cache="off" if args.no_cache else args.cache_dir,
     )
     if not results:
         print(f"no obligation matches {args.only!r}", file=sys.stderr)
@@ -124,8 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument(
         "--deterministic",
         action="store_true",
-        help="Z3's plain SMT core: answers independent of the machine's load, about twice as slow",
+        help="accepted and ignored: every run is deterministic now (the answers depend on the query "
+        "and --rlimit alone)",
     )
+    prove.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="the proof cache (default: $CLEARSPEC_PROOF_CACHE, else ~/.cache/clearspec/proofs)",
+    )
+    prove.add_argument("--no-cache", action="store_true", help="neither read nor write the proof cache")
     prove.add_argument(
         "--invariants",
         metavar="MODULE",

@@ -19,11 +19,10 @@ deterministic resource limit; ``unknown`` is a failure.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +36,7 @@ from clearspec.invariants import local_conditions
 from clearspec.params import ProtocolParams
 from clearspec.state import Ledger
 from clearspec.transition import apply, touched_accounts
+from clearspec_proofs import solver
 from clearspec_proofs.counterexample import Counterexample, Obligation, record
 from clearspec_proofs.fields_read import Read
 from clearspec_proofs.invariants import Invariant, all_invariants
@@ -47,7 +47,9 @@ DEFAULT_RLIMIT = 4_000_000
 # The status of a transition the parameter set cannot form (a role it needs is
 # missing, roles.Role): not a failure, reported with the reason (spec: proofs.md).
 NOT_APPLICABLE = "not applicable"
-ESCALATION = (4, 16)  # a strong query that comes back unknown is retried with these multiples of the limit
+# A query that is only a shortcut (the weak hypotheses before the strong ones, a
+# whole conjunction before its conjuncts) gets this fraction of the limit.
+SHORTCUT_SHARE = 16
 
 
 @dataclass
@@ -287,6 +289,8 @@ class Hypotheses:
         # of the transition if it fails (runner.withdraw_unsupported).
         self.shown_elsewhere = shown_elsewhere
         self._satisfiable: dict[str, Any] = {}
+        # The unit's escalation budget (solver.Escalation), shared by its queries.
+        self.escalation = solver.Escalation()
 
     def satisfiable(self, strength: str) -> Any:
         """sat, unsat or unknown for the hypotheses of that strength. The weak
@@ -304,64 +308,44 @@ class Hypotheses:
             # non-linear query asked, with the escalation.
             answer = z3.unknown
             for extra in self._model_searches:
-                solver = _solver(self.rlimit)
-                solver.add(*hypotheses, *extra)
-                if solver.check() == z3.sat:
+                if solver.check(hypotheses, extra, limit=self.rlimit).answer == z3.sat:
                     answer = z3.sat
                     break
             if answer != z3.sat:
-                solver = _solver(self.rlimit)
-                solver.add(*hypotheses)
-                answer = solver.check()
-                for factor in ESCALATION:
-                    if answer != z3.unknown:
-                        break
-                    solver.set("rlimit", self.rlimit * factor)
-                    answer = solver.check()
+                answer = solver.check(hypotheses, limit=self.rlimit, escalation=self.escalation).answer
             self._satisfiable[strength] = answer
         return self._satisfiable[strength]
 
 
-# Set by ``clearspec prove --deterministic`` (read here, so spawned workers see it).
-DETERMINISTIC_ENV = "CLEARSPEC_DETERMINISTIC_SOLVER"
-
-
-def _solver(rlimit: int) -> z3.Solver:
-    """Z3's default solver under a resource limit. Its strategy for non-linear
-    queries also tries some tactics for a bounded wall-clock time, so on a
-    loaded machine a hard query can come back ``unknown`` where an idle machine
-    proves it; :func:`_check_goal` then retries with a larger limit. With
-    ``DETERMINISTIC_ENV`` set, Z3's plain SMT core instead: slower, but its
-    answers depend on the resource limit alone."""
-    solver = z3.SimpleSolver() if os.environ.get(DETERMINISTIC_ENV) else z3.Solver()
-    solver.set("rlimit", rlimit)
-    return solver
-
-
 def _conjuncts(condition: Any) -> list[Any]:
-    """The conjuncts of a (nested) conjunction, else the condition itself."""
+    """The conjuncts of a (nested) conjunction, else the condition itself, in
+    the canonical order of their text (solver.canonical_order)."""
     if not z3.is_and(condition):
         return [condition]
-    return [part for child in condition.children() for part in _conjuncts(child)]
+    parts = [part for child in condition.children() for part in _conjuncts(child)]
+    return solver.canonical_order(parts)
 
 
 def _check_goal(hypotheses: Hypotheses, goal: Goal) -> tuple[str, Any, str]:
     """(status, model or None, detail) for one goal. PRF-1: "proved" only when
     the negated goal is unsatisfiable under hypotheses shown satisfiable.
 
-    The whole goal is tried under the weak hypotheses, then the strong ones at
-    the base limit. If neither decides it and the goal is a conjunction, each
-    conjunct is proved on its own (weak, then strong with the escalation): a
-    conjunct that needs the non-linear guards then does not drag the others
-    into that harder query, and one that fails gives the counterexample. A goal
-    holds exactly when all its conjuncts do. Otherwise the whole goal gets the
-    escalation."""
-    status, model, detail = _check_condition(hypotheses, goal.condition, ("weak", "strong"), escalate=False)
+    The whole goal is tried under the weak hypotheses, then the strong ones
+    (with the escalation, if it is not a conjunction). If neither decides a
+    conjunction, each conjunct is proved on its own (weak, then strong with the
+    escalation): a conjunct that needs the non-linear guards then does not drag
+    the others into that harder query, and one that fails gives the
+    counterexample. A goal holds exactly when all its conjuncts do. The whole
+    conjunction under the strong hypotheses is only a shortcut, so it gets a
+    ``SHORTCUT_SHARE`` of the limit: a hard one costs little before it is split."""
     parts = _conjuncts(goal.condition)
-    if status != "unknown" or detail.startswith("vacuous"):
+    single = len(parts) == 1
+    shortcut = None if single else max(hypotheses.rlimit // SHORTCUT_SHARE, 1)
+    status, model, detail = _check_condition(
+        hypotheses, goal.condition, ("weak", "strong"), escalate=single, strong_limit=shortcut
+    )
+    if status != "unknown" or detail.startswith("vacuous") or single:
         return status, model, detail
-    if len(parts) == 1:
-        return _check_condition(hypotheses, goal.condition, ("strong",))
     strongest = "weak"
     for index, part in enumerate(parts):
         status, model, detail = _check_condition(hypotheses, part, ("weak", "strong"))
@@ -375,21 +359,52 @@ def _check_goal(hypotheses: Hypotheses, goal: Goal) -> tuple[str, Any, str]:
 
 
 def _check_condition(
-    hypotheses: Hypotheses, condition: Any, strengths: tuple[str, ...], escalate: bool = True
+    hypotheses: Hypotheses,
+    condition: Any,
+    strengths: tuple[str, ...],
+    escalate: bool = True,
+    strong_limit: int | None = None,
 ) -> tuple[str, Any, str]:
     """:func:`_check_goal` for one condition, under each strength in turn (the
-    strong one with the escalation unless ``escalate`` is false)."""
+    strong one with the escalation unless ``escalate`` is false, at
+    ``strong_limit`` if given, else the base limit). The weak query, when the
+    strong one follows, is a shortcut: ``SHORTCUT_SHARE`` of the limit."""
     last = "unknown"
+    shortcut = max(hypotheses.rlimit // SHORTCUT_SHARE, 1) if "strong" in strengths else hypotheses.rlimit
+    negated = [z3.Not(condition)]
+    fixed_tried = False
     for strength in strengths:
-        solver = _solver(hypotheses.rlimit)
-        solver.add(*(hypotheses.weak if strength == "weak" else hypotheses.strong))
-        solver.add(z3.Not(condition))
-        answer = solver.check()
-        for factor in ESCALATION if strength == "strong" and escalate else ():
-            if answer != z3.unknown:
-                break
-            solver.set("rlimit", hypotheses.rlimit * factor)
-            answer = solver.check()
+        base = hypotheses.weak if strength == "weak" else hypotheses.strong
+        strong = strength == "strong"
+        searching = strong and escalate
+        outcome = None
+        if searching and last == "refuted under the weak hypotheses":
+            # Early counterexample: the goal fails under the weak hypotheses, so
+            # first look for a state where products are linear (prices fixed),
+            # which is cheap; any model found there is a real counterexample.
+            found, fixed_tried = _with_prices_fixed(hypotheses, base, negated), True
+            if found is not None:
+                return "counterexample", found, "found with prices fixed"
+        outcome = solver.check(
+            base,
+            negated,
+            limit=(strong_limit or hypotheses.rlimit) if strong else shortcut,
+            want_model=strong,
+        )
+        if searching and outcome.answer == z3.unknown:
+            if not fixed_tried:
+                found, fixed_tried = _with_prices_fixed(hypotheses, base, negated), True
+                if found is not None:
+                    return "counterexample", found, "found with prices fixed"
+            outcome = solver.climb(
+                base,
+                negated,
+                outcome,
+                limit=hypotheses.rlimit,
+                escalation=hypotheses.escalation,
+                want_model=True,
+            )
+        answer = outcome.answer
         if answer == z3.unsat:
             vacuity = hypotheses.satisfiable(strength)
             if vacuity == z3.sat:
@@ -399,16 +414,12 @@ def _check_condition(
                 return "unknown", None, f"vacuous: the {strength} hypotheses are unsatisfiable"
             last = f"the {strength} hypotheses could not be shown satisfiable"
             continue
-        if answer == z3.sat and strength == "strong":
-            return "counterexample", solver.model(), ""
+        if answer == z3.sat and strong:
+            return "counterexample", outcome.model, ""
+        if answer == z3.sat:
+            last = "refuted under the weak hypotheses"
         if answer == z3.unknown:
-            last = f"solver: {solver.reason_unknown()} ({strength})"
-            if strength == "strong" and escalate:
-                # Look for a counterexample where products are linear: any model
-                # found there is a real counterexample.
-                solver.add(*hypotheses.witness)
-                if solver.check() == z3.sat:
-                    return "counterexample", solver.model(), "found with prices fixed"
+            last = f"solver: {outcome.reason} ({strength}{hypotheses.escalation.note(searching)})"
     return "unknown", None, last
 
 
@@ -424,16 +435,43 @@ def refused(case: TransitionCase, error: SymbolicBranchError, seconds: float) ->
     return Result(ident, "PRF-4", case.name, "can be accepted", "acceptance", "unknown", seconds, detail)
 
 
+def _with_prices_fixed(hypotheses: Hypotheses, base: list[Any], negated: list[Any]) -> Any:
+    """A model of ``base`` and ``negated`` with the witness constraints (prices
+    fixed, so products are linear; a fill at the oracle price first), or None."""
+    searches = (
+        [hypotheses.witness + hypotheses.fill_at_witness_price] if hypotheses.fill_at_witness_price else []
+    )
+    for extra in [*searches, hypotheses.witness]:
+        fixed = solver.check(base, [*negated, *extra], limit=hypotheses.rlimit, want_model=True)
+        if fixed.answer == z3.sat:
+            return fixed.model
+    return None
+
+
 def check_case(
     case: TransitionCase,
     params: ProtocolParams,
     rlimit: int = DEFAULT_RLIMIT,
     part: tuple[int, int] = (0, 1),
     goal_filter: str | None = None,
+    report: Callable[[Result], None] | None = None,
 ) -> list[Result]:
     """The obligations of one transition (the ``part``-th slice of them, those
     whose id contains ``goal_filter``), each proved, refuted or unknown. A
-    refused trace (PRF-4) is one ``unknown`` result, in the first slice."""
+    refused trace (PRF-4) is one ``unknown`` result, in the first slice.
+    ``report`` sees each result of the goal loop as soon as it is decided, and
+    the others as their kind finishes (a counterexample is shown early)."""
+    return _check_case(case, params, rlimit, part, goal_filter, report or (lambda result: None))
+
+
+def _check_case(
+    case: TransitionCase,
+    params: ProtocolParams,
+    rlimit: int,
+    part: tuple[int, int],
+    goal_filter: str | None,
+    report: Callable[[Result], None],
+) -> list[Result]:
     started = time.perf_counter()
     reason = case.not_applicable(params)
     if reason is not None:
@@ -459,24 +497,45 @@ def check_case(
     ]
     overhead = time.perf_counter() - started
     results = []
-    refuted: list[tuple[Result, Goal, z3.ModelRef]] = []
     for position, goal in enumerate(goals):
         t0 = time.perf_counter()
         status, model, detail = _check_goal(hypotheses, goal)
+        counterexample = None
+        if model is not None:
+            from clearspec_proofs.replays import goal_counterexample
+
+            counterexample = goal_counterexample(case, world, model, goal, hypotheses)
+            # The unit has failed: its other queries need no escalation (solver.Escalation).
+            hypotheses.escalation.refuted |= bool(counterexample.get("confirmed"))
         seconds = time.perf_counter() - t0 + (overhead if position == 0 else 0.0)
         ident = f"{case.name}/{goal.kind}/{goal.invariant}"
-        result = Result(ident, goal.rule, case.name, goal.invariant, goal.kind, status, seconds, detail)
-        results.append(result)
-        if model is not None:
-            refuted.append((result, goal, model))
+        results.append(
+            Result(
+                ident,
+                goal.rule,
+                case.name,
+                goal.invariant,
+                goal.kind,
+                status,
+                seconds,
+                detail,
+                counterexample,
+            )
+        )
+        report(results[-1])
+    later: list[Result] = []
     if index == 1 % parts:
         # The second slice (the first carries the acceptance obligation).
-        results += check_rejections(case, params, world, trace, hypotheses, goal_filter)
+        later += check_rejections(case, params, world, trace, hypotheses, goal_filter)
     if index == 0 and case.rejects is not None:
-        results += check_never_accepted(case, world, hypotheses, goal_filter)
+        later += check_never_accepted(case, world, hypotheses, goal_filter)
+    for result in later:
+        report(result)
+        hypotheses.escalation.refuted |= result.status == "counterexample"
     if index == parts - 1:
         # The last slice: the first two carry acceptance and the rejection kind.
-        results += check_preconditions(case, world, after, trace, hypotheses, goal_filter)
+        later += _reported(check_preconditions(case, world, after, trace, hypotheses, goal_filter), report)
+    results += later
     if index == 0 and (goal_filter is None or goal_filter in f"{case.name}/acceptance"):
         # PRF-1: the action passes every check, margin included, for some state:
         # the proofs above are about actions that can happen.
@@ -501,15 +560,12 @@ def check_case(
                 detail,
             )
         )
-    # The goals' counterexamples are replayed and minimised after every query
-    # of the unit: the terms minimising creates would change the solver's path
-    # on the goals after it (Z3's heuristics follow term ids), and its time.
-    for result, goal, model in refuted:
-        from clearspec_proofs.replays import goal_counterexample
+    return results
 
-        t0 = time.perf_counter()
-        result.counterexample = goal_counterexample(case, world, model, goal, hypotheses)
-        result.seconds += time.perf_counter() - t0
+
+def _reported(results: list[Result], report: Callable[[Result], None]) -> list[Result]:
+    for result in results:
+        report(result)
     return results
 
 
@@ -532,10 +588,9 @@ def _always_rejected_result(
 def _witness_state(world: World, hypotheses: list[Any], rlimit: int, params: ProtocolParams) -> Any:
     """A model of ``hypotheses``, looked for first with prices fixed (linear), or None."""
     for extra in (_witness_constraints(world, params), []):
-        solver = _solver(rlimit)
-        solver.add(*hypotheses, *extra)
-        if solver.check() == z3.sat:
-            return solver.model()
+        outcome = solver.check(hypotheses, extra, limit=rlimit, want_model=True)
+        if outcome.answer == z3.sat:
+            return outcome.model
     return None
 
 
@@ -632,12 +687,13 @@ def _first_failing(hypotheses: Hypotheses, trace: k.Trace, position: int) -> tup
     # Prices fixed first (products become linear, so this is quick); the free
     # query, non-linear, gets a quarter of the limit and no escalation: it only
     # decides whether one more witness exists, never a proof.
-    for extra, rlimit in ((hypotheses.witness, hypotheses.rlimit), ([], hypotheses.rlimit // 4)):
-        solver = _solver(rlimit)
-        solver.add(*base, *guards[:position], z3.Not(guards[position]), *extra)
-        answer = solver.check()
+    for extra, rlimit in ((hypotheses.witness, hypotheses.rlimit), ([], max(hypotheses.rlimit // 4, 1))):
+        outcome = solver.check(
+            base, [*guards[:position], z3.Not(guards[position]), *extra], limit=rlimit, want_model=True
+        )
+        answer = outcome.answer
         if answer == z3.sat:
-            return answer, solver.model()
+            return answer, outcome.model
     return answer, None
 
 
@@ -762,29 +818,25 @@ def check_lemmas(
             )
             continue
         conditions = [goal, *[c for c, _ in trace.obligations]]
-        solver = _solver(rlimit)
-        solver.add(*hypotheses, *[g for g, _, _ in trace.guards])
-        vacuity = solver.check()
-        solver.add(z3.Not(z3.And(*[_as_bool(c) for c in conditions])))
-        answer = solver.check() if vacuity == z3.sat else vacuity
+        premises = [*hypotheses, *[g for g, _, _ in trace.guards]]
+        vacuity = solver.check(premises, limit=rlimit).answer
+        negated = z3.Not(z3.And(*[_as_bool(c) for c in conditions]))
+        outcome = solver.check(premises, [negated], limit=rlimit, want_model=True)
+        answer = outcome.answer if vacuity == z3.sat else vacuity
         if vacuity != z3.sat:
             status, detail = "unknown", f"vacuous: the hypotheses are {vacuity}"
         elif answer == z3.unsat:
             status, detail = "proved", "non-vacuous"
-        elif answer == z3.sat:
+        elif answer == z3.sat and outcome.model is not None:
             where = Obligation(ident, lemma.rule, kind, "lemma", lemma.name)
-            refuted = [
-                *hypotheses,
-                *[g for g, _, _ in trace.guards],
-                z3.Not(z3.And(*[_as_bool(c) for c in conditions])),
-            ]
             from clearspec_proofs.replays import lemma_counterexample
 
-            counterexample = lemma_counterexample(where, solver.model(), refuted, conditions, hypotheses)
+            refuted = [*premises, negated]
+            counterexample = lemma_counterexample(where, outcome.model, refuted, conditions, hypotheses)
             status = "counterexample"
             detail = "; ".join(f"{f['field']}={f['before']}" for f in counterexample["fields"])
         else:
-            status, detail = "unknown", f"solver: {solver.reason_unknown()}"
+            status, detail = "unknown", f"solver: {outcome.reason}"
         results.append(
             Result(
                 ident,
@@ -836,16 +888,10 @@ def check_preconditions(
     base = [c for c in hypotheses.strong if not any(c is g for g in guards)]
     rlimit = hypotheses.rlimit
 
-    def ask(extra: list[Any], limit: int, escalate: bool) -> tuple[Any, z3.Solver]:
-        solver = _solver(limit)
-        solver.add(*base, *extra)
-        answer = solver.check()
-        for factor in ESCALATION if escalate else ():
-            if answer != z3.unknown:
-                break
-            solver.set("rlimit", limit * factor)
-            answer = solver.check()
-        return answer, solver
+    def ask(extra: list[Any], limit: int, escalate: bool, model: bool = False) -> tuple[Any, solver.Outcome]:
+        escalation = hypotheses.escalation if escalate else None
+        outcome = solver.check(base, extra, limit=limit, escalation=escalation, want_model=model)
+        return outcome.answer, outcome
 
     t0 = time.perf_counter()
     found = [o for o in listed if o.premise is not None and (goal_filter is None or goal_filter in o.ident)]
@@ -858,10 +904,10 @@ def check_preconditions(
     fill_price = hypotheses.fill_at_witness_price
     # First a sweep for counterexamples with prices fixed (linear, quick: a mutant
     # is caught here); only if it finds none, one query proves them all at once.
-    sweep: dict[int, tuple[Any, z3.Solver]] = {}
+    sweep: dict[int, tuple[Any, solver.Outcome]] = {}
     for obligation in found:
         refuted = z3.Not(z3.Implies(obligation.premise, obligation.goal))
-        sweep[id(obligation)] = ask([refuted, *hypotheses.witness], rlimit, False)
+        sweep[id(obligation)] = ask([refuted, *hypotheses.witness], rlimit, False, model=True)
     refuted_somewhere = any(answer == z3.sat for answer, _ in sweep.values())
     combined: Any = z3.unknown
     if not refuted_somewhere:
@@ -880,22 +926,22 @@ def check_preconditions(
             # A counterexample found with prices fixed, else prove this one alone
             # (with the escalation only while no other check has a counterexample:
             # a mutant is then killed, and the rest need not cost minutes).
-            answer, solver = sweep[id(obligation)]
+            answer, outcome = sweep[id(obligation)]
             if answer != z3.sat:
                 refuted = z3.Not(z3.Implies(obligation.premise, obligation.goal))
-                answer, solver = ask([refuted], rlimit, not refuted_somewhere)
-            if answer == z3.sat:
+                answer, outcome = ask([refuted], rlimit, not refuted_somewhere, model=True)
+            if answer == z3.sat and outcome.model is not None:
                 claim = z3.Implies(obligation.premise, obligation.goal)
                 where = Obligation(obligation.ident, "ERR-1", "precondition", case.name, obligation.check)
                 from clearspec_proofs.replays import minimised, precondition_replay
 
                 replay = precondition_replay(case, world, after, where, Read.of(claim, base))
-                counterexample = minimised(world, solver.model(), [*base, z3.Not(claim)], replay)
+                counterexample = minimised(world, outcome.model, [*base, z3.Not(claim)], replay)
                 confirmed, how = counterexample["confirmed"], counterexample["how"]
                 status = "counterexample" if confirmed else "unknown"
                 detail = how if confirmed else f"unconfirmed: {how}"
             elif answer == z3.unknown:
-                status, detail = "unknown", f"solver: {solver.reason_unknown()}"
+                status, detail = "unknown", f"solver: {outcome.reason}"
         witness = z3.unknown
         for extra in ([*hypotheses.witness, *fill_price], hypotheses.witness) if fill_price else ():
             if status != "proved" or witness == z3.sat:

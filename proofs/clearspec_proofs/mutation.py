@@ -222,7 +222,7 @@ def _measure(root: Path, enabled: bool, into: dict[str, dict[str, set[int]]], na
     return measuring()
 
 
-def _run_child(request: dict[str, Any]) -> dict[str, Any]:
+def _run_child(request: dict[str, Any], started: float) -> dict[str, Any]:
     root = Path(request["root"])
     wrong = _verify_origin(root)
     if wrong is not None:
@@ -257,6 +257,12 @@ def _run_child(request: dict[str, Any]) -> dict[str, Any]:
     rlimit = request.get("rlimit") or DEFAULT_RLIMIT
     ignore = set(request.get("ignore", ()))
     best: dict[str, Any] | None = None
+
+    def seen(result: Any) -> None:
+        # Time to the first counterexample: what a designer waits for a broken model.
+        if result.status == "counterexample" and result.id not in ignore:
+            report.setdefault("first_counterexample_s", round(time.perf_counter() - started, 2))
+
     for name in wanted:
         report["cases_run"].append(name)
         # A transition's obligations in phases, cheapest kinds first, so a kill
@@ -269,9 +275,11 @@ def _run_child(request: dict[str, Any]) -> dict[str, Any]:
                 with _measure(root, measure, lines, name):
                     if name == "lemma":
                         found = check_lemmas(params, rlimit)
+                        for lemma in found:
+                            seen(lemma)
                     else:
                         case = next(c for c in CASES if c.name == name)
-                        found = check_case(case, params, rlimit, goal_filter=unit)
+                        found = check_case(case, params, rlimit, goal_filter=unit, report=seen)
                 results = [r.as_json() for r in found]
             except Exception as error:
                 # A contract or the kernel rejected a concrete value while tracing or
@@ -317,7 +325,7 @@ def child_main(request_json: str) -> int:
     request = json.loads(request_json)
     started = time.perf_counter()
     try:
-        report = _run_child(request)
+        report = _run_child(request, started)
     except Exception as error:  # a failure of the harness, not of the model
         report = {"error": "".join(traceback.format_exception(error))[-2000:]}
     report["child_seconds"] = round(time.perf_counter() - started, 2)
@@ -438,6 +446,7 @@ def run_mutant(
         units=report["units"],
         failures=report["failures"],
         obligations_checked=sum(u.get("obligations", 0) for u in report["units"]),
+        first_counterexample_s=report.get("first_counterexample_s"),
     )
     if "coverage" in report:
         record["coverage"] = report["coverage"]
@@ -522,6 +531,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     scored = [r for r in records if not r.get("equivalent")]
     scored_firm = [r for r in firm if not r.get("equivalent")]
     by_kind = {kind: sum(1 for r in killed if r["kill"]["kind"] == kind) for kind in KILL_KINDS}
+    firsts = sorted(
+        r["first_counterexample_s"] for r in killed if r.get("first_counterexample_s") is not None
+    )
     categories: dict[str, dict[str, int]] = {}
     for r in records:
         entry = categories.setdefault(r["category"], {"total": 0, "killed": 0})
@@ -541,6 +553,12 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "firm_score_without_equivalent": round(len(scored_firm) / len(scored), 4) if scored else 0.0,
         "by_kind": by_kind,
         "by_category": categories,
+        # Seconds from a killed mutant's child start to its first counterexample.
+        "first_counterexample_s": {
+            "mutants": len(firsts),
+            "max": firsts[-1] if firsts else None,
+            "median": firsts[len(firsts) // 2] if firsts else None,
+        },
         "killed_outside_own_cases": [r["id"] for r in killed if r.get("escalated")],
         "survivors": [
             {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -45,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not run: reread a JSON report, take the reasons from the catalogue, recompute the summary",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="the children neither read nor write the proof cache (as clearspec prove --no-cache)",
+    )
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
@@ -99,6 +105,10 @@ def _campaign(args: argparse.Namespace, only: list[str]) -> dict[str, Any]:
     from clearspec_proofs import mutation
 
     mutants = mutation.select(only or None)
+    if args.no_cache:
+        from clearspec_proofs.solver import CACHE_ENV
+
+        os.environ[CACHE_ENV] = "off"  # the children inherit the environment
     return mutation.campaign(
         mutants,
         workers=args.workers,

@@ -61,8 +61,8 @@ def not_applicable(only: str | None, params: ProtocolParams) -> list[dict[str, A
     return rows
 
 
-def _work(job: tuple[Unit, ProtocolParams, int, str | None, tuple[str, ...]]) -> list[dict[str, Any]]:
-    unit, params, rlimit, goal_filter, invariant_modules = job
+def _work(job: tuple[Unit, ProtocolParams, int, str | None, tuple[str, ...], bool]) -> list[dict[str, Any]]:
+    unit, params, rlimit, goal_filter, invariant_modules, early = job
     from clearspec_proofs.engine import check_case, check_lemmas
     from clearspec_proofs.invariants import load_invariant_modules
     from clearspec_proofs.transitions import CASES
@@ -75,8 +75,20 @@ def _work(job: tuple[Unit, ProtocolParams, int, str | None, tuple[str, ...]]) ->
         return [r.as_json() for r in check_lemmas(params, rlimit, goal_filter)]
 
     case = next(c for c in CASES if c.name == unit.case)
-    results = check_case(case, params, rlimit, part=(unit.part, unit.parts), goal_filter=goal_filter)
+    report = _report_counterexample if early else None
+    results = check_case(
+        case, params, rlimit, part=(unit.part, unit.parts), goal_filter=goal_filter, report=report
+    )
     return [r.as_json() for r in results]
+
+
+def _report_counterexample(result: Any) -> None:
+    """A worker's progress line, written the moment a counterexample is found,
+    not when its unit ends: a broken model is known as early as possible."""
+    if result.status == "counterexample":
+        confirmed = bool(result.counterexample and result.counterexample.get("confirmed"))
+        what = "confirmed counterexample" if confirmed else "counterexample (not confirmed)"
+        stderr_progress(f"  {what}: {result.id}")
 
 
 def prove_all(
@@ -86,14 +98,16 @@ def prove_all(
     rlimit: int | None = None,
     progress: Callable[[str], None] | None = None,
     invariant_modules: tuple[str, ...] = (),
-    deterministic: bool = False,
+    cache: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run every obligation whose transition or id contains ``only``, with the
-    invariants that ``invariant_modules`` register added to the built-in ones;
-    ``deterministic``: with Z3's plain SMT core (engine._solver)."""
-    from clearspec_proofs.engine import DEFAULT_RLIMIT, DETERMINISTIC_ENV
+    invariants that ``invariant_modules`` register added to the built-in ones.
+    ``cache``: the proof cache's directory, or "off" (default: as
+    ``CLEARSPEC_PROOF_CACHE`` says, else the user's cache directory)."""
+    from clearspec_proofs.engine import DEFAULT_RLIMIT
     from clearspec_proofs.invariants import load_invariant_modules
     from clearspec_proofs.roles import resolve
+    from clearspec_proofs.solver import CACHE_ENV
 
     load_invariant_modules(invariant_modules)  # fail here, not in every worker
     resolve(params)  # a set the world cannot be built for: INVALID_PARAMS here, not in a worker
@@ -108,20 +122,21 @@ def prove_all(
         # A selection of obligations may leave out the acceptance obligation the
         # slices rely on (see withdraw_unsupported): each transition whole.
         work = [Unit(case, 0, 1) for case in dict.fromkeys(u.case for u in work)]
-    jobs = [(unit, params, rlimit or DEFAULT_RLIMIT, goal_filter, invariant_modules) for unit in work]
+    early = progress is not None
+    jobs = [(unit, params, rlimit or DEFAULT_RLIMIT, goal_filter, invariant_modules, early) for unit in work]
     count = workers or min(len(jobs), os.cpu_count() or 1) or 1
     os.environ["CLEARSPEC_SLOW_CHECKS"] = "1"
-    if deterministic:
-        os.environ[DETERMINISTIC_ENV] = "1"
-    else:
-        os.environ.pop(DETERMINISTIC_ENV, None)
-    # Term order must not depend on string hashing, or Z3's deterministic
-    # resource limit would give different answers from run to run.
+    if cache is not None:
+        os.environ[CACHE_ENV] = cache  # read by every worker's solver
+    # The solver's text is canonical whatever the seed (clearspec_proofs.solver);
+    # a fixed seed keeps the rest of a run (progress order, detail texts) stable too.
     os.environ["PYTHONHASHSEED"] = "0"
     results: list[dict[str, Any]] = list(skipped)
     started = time.perf_counter()
-    # A fresh process per unit: Z3 heuristics depend on term ids, so a unit must
-    # not inherit terms from the units before it, or results would vary by order.
+    # A worker takes unit after unit: every query is solved in a fresh Z3 context
+    # from its canonical text (clearspec_proofs.solver), so a unit's answers do not
+    # depend on the units its worker ran before, and a worker imports Z3 and the
+    # model once (what a re-prove from the cache mostly costs otherwise).
     for done, batch in enumerate(_run_jobs(jobs, count), start=1):
         results += batch
         if progress is not None:
@@ -136,12 +151,12 @@ def prove_all(
 
 
 def _run_jobs(jobs: list[Any], count: int) -> Iterator[list[dict[str, Any]]]:
-    """Each job in a fresh spawned process (at most ``count`` at once); none
-    started when there is no job (every selected case not applicable)."""
+    """The jobs on at most ``count`` spawned workers, each taking job after job;
+    none started when there is no job (every selected case not applicable)."""
     if not jobs:
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(max(1, min(count, len(jobs))), maxtasksperchild=1) as pool:
+    with context.Pool(max(1, min(count, len(jobs)))) as pool:
         yield from pool.imap_unordered(_work, jobs)
 
 

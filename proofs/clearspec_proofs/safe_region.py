@@ -65,7 +65,8 @@ from clearspec.params import MAX_AMOUNT, PPM, MarginTier, MarketParams, Protocol
 from clearspec.render import describe
 from clearspec.state import Account, Ledger, MarketState, OraclePrice, Position, genesis
 from clearspec.transition import apply
-from clearspec_proofs.engine import DEFAULT_RLIMIT, ESCALATION
+from clearspec_proofs import solver
+from clearspec_proofs.engine import DEFAULT_RLIMIT
 from clearspec_proofs.roles import witness_price
 from clearspec_tools.examples import reporter_keys, signed_update
 
@@ -354,25 +355,11 @@ def _query(params: ProtocolParams, component: Component) -> _Query:
     )
 
 
-def _check(solver: z3.Solver, rlimit: int) -> Any:
-    """``solver.check()`` under a deterministic limit, escalated on unknown."""
-    answer = solver.check()
-    for factor in ESCALATION:
-        if answer != z3.unknown:
-            break
-        solver.set("rlimit", rlimit * factor)
-        answer = solver.check()
-    return answer
-
-
-def _solver(rlimit: int, *conditions: Any) -> z3.Solver:
-    """Z3's SMT core alone: unlike the default solver, whose non-linear strategy
-    also runs tactics for a bounded wall-clock time, its answer depends on the
-    resource limit only, not on how loaded the machine is."""
-    solver = z3.SimpleSolver()
-    solver.set("rlimit", rlimit)
-    solver.add(*conditions)
-    return solver
+def _ask(rlimit: int, *conditions: Any, model: bool = False) -> solver.Outcome:
+    """Are ``conditions`` satisfiable? The prover's solver policy
+    (clearspec_proofs.solver): its answer depends on the query and the limit
+    alone, escalated along the policy's ladder on unknown."""
+    return solver.check(conditions, limit=rlimit, escalation=solver.Escalation(), want_model=model)
 
 
 def decide(
@@ -393,13 +380,13 @@ def decide(
     def verdict(status: str, detail: str, example: Counterexample | None = None) -> Verdict:
         return Verdict(component.name, status, detail, time.perf_counter() - started, example)
 
-    vacuity = _check(_solver(rlimit, *query.hypotheses), rlimit)
+    vacuity = _ask(rlimit, *query.hypotheses).answer
     if vacuity != z3.sat:
         return verdict(UNKNOWN, f"the hypotheses are {vacuity} (treated as not safe)")
-    solver = _solver(rlimit, *query.hypotheses, z3.Not(query.goal))
-    answer = _check(solver, rlimit)
-    if answer == z3.sat:
-        model = solver.model()
+    outcome = _ask(rlimit, *query.hypotheses, z3.Not(query.goal), model=True)
+    answer = outcome.answer
+    if answer == z3.sat and outcome.model is not None:
+        model = outcome.model
         if explain == "minimal":
             example = _minimised(params, component, query, model, rlimit)
         else:
@@ -410,14 +397,11 @@ def decide(
             UNSAFE, "one accepted update leaves an account that met maintenance with NC < 0", example
         )
     if answer == z3.unknown:
-        return verdict(UNKNOWN, f"solver: {solver.reason_unknown()} (unknown, treated as not safe)")
+        return verdict(UNKNOWN, f"solver: {outcome.reason} (unknown, treated as not safe)")
     contracts = [condition for condition, _ in query.obligations]
-    if (
-        contracts
-        and _check(_solver(rlimit, *query.hypotheses, z3.Not(z3.And(*contracts))), rlimit) != z3.unsat
-    ):
+    if contracts and _ask(rlimit, *query.hypotheses, z3.Not(z3.And(*contracts))).answer != z3.unsat:
         for condition, label in query.obligations:  # one by one, to name the contract
-            broken = _check(_solver(rlimit, *query.hypotheses, z3.Not(condition)), rlimit)
+            broken = _ask(rlimit, *query.hypotheses, z3.Not(condition)).answer
             if broken != z3.unsat:
                 state = "broken" if broken == z3.sat else "unproved"
                 return verdict(UNKNOWN, f"model contract {label!r} is {state} (treated as not safe)")
@@ -444,25 +428,25 @@ def decide_account(params: ProtocolParams, market_id: str, rlimit: int = DEFAULT
     lemmas = []
     for part in parts:
         query = _query(params, part)
-        answer = _check(_solver(rlimit, *query.base, z3.Not(query.loss)), rlimit)
+        answer = _ask(rlimit, *query.base, z3.Not(query.loss)).answer
         if answer != z3.unsat:
             detail = f"{part.name}: 'NC falls by at most MMR' is {answer} (treated as not safe)"
             return Verdict(whole.name, UNKNOWN, detail, time.perf_counter() - started)
         lemmas.append(query.loss)
     query = _query(params, whole)
-    if _check(_solver(rlimit, *query.hypotheses), rlimit) != z3.sat:
+    if _ask(rlimit, *query.hypotheses).answer != z3.sat:
         detail = "the hypotheses could not be shown satisfiable (treated as not safe)"
         return Verdict(whole.name, UNKNOWN, detail, time.perf_counter() - started)
-    solver = _solver(rlimit, *query.hypotheses, *lemmas, z3.Not(query.goal))
-    answer = _check(solver, rlimit)
+    outcome = _ask(rlimit, *query.hypotheses, *lemmas, z3.Not(query.goal), model=True)
+    answer = outcome.answer
     if answer == z3.unsat:
         detail = f"proved (non-vacuous) from {len(parts)} part lemma(s), each proved"
         return Verdict(whole.name, SAFE, detail, time.perf_counter() - started)
-    if answer == z3.sat:
-        example = _normalised(params, whole, query, solver.model())
+    if answer == z3.sat and outcome.model is not None:
+        example = _normalised(params, whole, query, outcome.model)
         status = UNSAFE if example.confirmed else UNKNOWN
         return Verdict(whole.name, status, example.how, time.perf_counter() - started, example)
-    detail = f"solver: {solver.reason_unknown()} (unknown, treated as not safe)"
+    detail = f"solver: {outcome.reason} (unknown, treated as not safe)"
     return Verdict(whole.name, UNKNOWN, detail, time.perf_counter() - started)
 
 
@@ -503,27 +487,24 @@ def _value(model: z3.ModelRef, term: Any) -> int:
     return int(evaluated.as_long())
 
 
-def _smallest(solver: z3.Solver, magnitude: Any, rlimit: int) -> tuple[int, z3.ModelRef] | None:
-    """The least ``magnitude`` of a model of ``solver``, by bisection on a bound
-    (each step a linear query under the resource limit; an ``unknown`` step
+def _smallest(conditions: list[Any], magnitude: Any, rlimit: int) -> tuple[int, z3.ModelRef] | None:
+    """The least ``magnitude`` of a model of ``conditions``, by bisection on a
+    bound (each step a query under the resource limit; an ``unknown`` step
     only leaves the result less small). Z3's ``Optimize`` is not used: it was
     seen to run past its resource limit."""
-    solver.set("rlimit", rlimit)
-    if _check(solver, rlimit) != z3.sat:
+    outcome = _ask(rlimit, *conditions, model=True)
+    if outcome.answer != z3.sat or outcome.model is None:
         return None
-    model = solver.model()
+    model = outcome.model
     low, high = 0, _value(model, magnitude)  # no model at or below low; one at high
     while high - low > 1:
         middle = k.div_floor(low + high, 2)
-        solver.push()
-        solver.add(magnitude <= middle)
-        solver.set("rlimit", rlimit)
-        if _check(solver, rlimit) == z3.sat:
-            model = solver.model()
+        step = _ask(rlimit, *conditions, magnitude <= middle, model=True)
+        if step.answer == z3.sat and step.model is not None:
+            model = step.model
             high = _value(model, magnitude)
         else:
             low = middle
-        solver.pop()
     return high, model
 
 
@@ -544,9 +525,7 @@ def _minimised(
             if moved < 1 or moved > MAX_AMOUNT or moved == price:
                 continue
             fixed = [query.price == price, query.moved == moved]
-            found = _smallest(
-                _solver(rlimit, *query.hypotheses, z3.Not(query.goal), *fixed), magnitude, rlimit
-            )
+            found = _smallest([*query.hypotheses, z3.Not(query.goal), *fixed], magnitude, rlimit)
             if found is not None and (best is None or found[0] < best[0]):
                 best = found
         if best is not None:
