@@ -105,6 +105,12 @@ def _check_counterparties(ledger: Ledger, action: Deleverage, side: int) -> None
         previous = (score, name)
 
 
+@icontract.ensure(
+    lambda previous, current, result: k.is_symbolic(result)
+    or result == ((-previous[0], previous[1]) <= (-current[0], current[1])),
+    "ADL-2: on concrete values, the order of the key (-score, id)",
+    enabled=k.SLOW_CONTRACTS,
+)
 def ranked_after(previous: tuple[int, str], current: tuple[int, str]) -> bool:
     """ADL-2: ``current`` (score, account id) may follow ``previous`` in the
     ranking: a lower score, or an equal one and an id not before it. Written
