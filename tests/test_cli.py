@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,19 @@ def test_crash_example_liquidates_then_deleverages(capsys: pytest.CaptureFixture
     ledger = report["ledger"]
     assert ledger["accounts"]["alice"]["risk"]["nc"] == "0"
     assert int(ledger["insurance_fund"]["USDC"]) > 0
+
+
+def test_prove_refuses_a_counterexample_folder_that_is_a_file(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "clearspec_tools.cli", "prove", "--only", "deposit-quote"),
+            *("--counterexamples", str(not_a_folder), "--quiet"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert "not a folder" in done.stderr and "Traceback" not in done.stderr

@@ -51,6 +51,11 @@ def _run_prove(args: argparse.Namespace) -> int:
     from clearspec_proofs.runner import prove_all, stderr_progress
 
     params = _load_params(args.params)
+    folder = Path(args.counterexamples)
+    if folder.exists() and not folder.is_dir():
+        # Checked before the proof, so a bad folder does not cost a whole run.
+        print(f"clearspec: --counterexamples {folder}: not a folder", file=sys.stderr)
+        return 2
     results = prove_all(
         params,
         only=args.only,
@@ -65,7 +70,11 @@ def _run_prove(args: argparse.Namespace) -> int:
         return 2
     from clearspec_proofs.engine import NOT_APPLICABLE
 
-    saved = save_counterexamples(results, Path(args.counterexamples))
+    try:
+        saved = save_counterexamples(results, folder)
+    except OSError as error:
+        print(f"clearspec: cannot save counterexamples in {folder}: {error.strerror}", file=sys.stderr)
+        return 2
     summary = {
         "total": len(results),
         "proved": sum(1 for r in results if r["status"] == "proved"),
