@@ -16,7 +16,8 @@ import pytest
 import z3
 
 from clearspec_proofs import solver
-from clearspec_proofs.engine import Hypotheses, goals_for, trace_case
+from clearspec_proofs.engine import goals_for, trace_case
+from clearspec_proofs.hypotheses import Hypotheses
 from clearspec_proofs.transitions import CASES
 from clearspec_tools.examples import example_params
 
@@ -29,7 +30,8 @@ _DIGESTS = textwrap.dedent(
     import hashlib, json, z3
     from clearspec_tools.examples import example_params
     from clearspec_proofs import solver
-    from clearspec_proofs.engine import Hypotheses, goals_for, trace_case
+    from clearspec_proofs.engine import goals_for, trace_case
+    from clearspec_proofs.hypotheses import Hypotheses
     from clearspec_proofs.transitions import CASES
     params = example_params()
     out = {}

@@ -20,6 +20,7 @@ from clearspec.errors import ErrorCode
 from clearspec.state import Ledger, with_balance
 from clearspec_proofs import engine
 from clearspec_proofs.engine import Result, check_case, trace_case
+from clearspec_proofs.hypotheses import is_nonlinear
 from clearspec_proofs.invariants import all_invariants
 from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import CASES, EXPIRY, LIQUIDATION, SETTLED, TransitionCase
@@ -53,7 +54,7 @@ def test_the_withdrawal_gate_is_symbolic_and_decides_acceptance() -> None:
     ledger = world.ledger
     assert z3.is_expr(ledger.gate_until)
     assert _sat(world, ledger.gate_until > ledger.now, invariants=True) == z3.sat
-    linear = [g for g, _, _ in trace.guards if not engine.is_nonlinear(g)]
+    linear = [g for g, _, _ in trace.guards if not is_nonlinear(g)]
     assert _sat(world, *linear, ledger.gate_until > ledger.now) == z3.unsat
     # The bound the world assumes: at most one gate period ahead (CLK-1, INS-6).
     beyond = ledger.now + PARAMS.liquidation.withdrawal_gate_seconds + 1

@@ -39,6 +39,7 @@ from clearspec.transition import apply, touched_accounts
 from clearspec_proofs import solver
 from clearspec_proofs.counterexample import Counterexample, Obligation, record
 from clearspec_proofs.fields_read import Read
+from clearspec_proofs.hypotheses import FREE_SHARE, Hypotheses, as_bool, witness_constraints
 from clearspec_proofs.invariants import Invariant, all_invariants
 from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import TransitionCase, fixed_order_oracle
@@ -131,16 +132,12 @@ def _frame_condition(before: Ledger, after: Ledger, untouched: list[str]) -> Any
     return z3.And(*[z3.BoolVal(c) if isinstance(c, bool) else c for c in equal])
 
 
-def _as_bool(condition: Any) -> Any:
-    return z3.BoolVal(condition) if isinstance(condition, bool) else condition
-
-
 def goals_for(
     case: TransitionCase, world: World, after: Ledger, trace: k.Trace, params: ProtocolParams
 ) -> list[Goal]:
     """Every obligation of one traced transition."""
     goals = [
-        Goal("inductive", inv.name, inv.rule, _as_bool(inv.holds(after)), checker=inv)
+        Goal("inductive", inv.name, inv.rule, as_bool(inv.holds(after)), checker=inv)
         for inv in all_invariants(params)
     ]
     touched = world.touched
@@ -149,7 +146,7 @@ def goals_for(
             "delta-sum",
             "local conservation and zero-sum",
             "INV-1",
-            z3.And(*[_as_bool(c) for c in local_conditions(world.ledger, after, touched)]),
+            z3.And(*[as_bool(c) for c in local_conditions(world.ledger, after, touched)]),
         )
     )
     untouched = [n for n in world.shape.accounts if n not in touched]
@@ -209,112 +206,8 @@ def trace_case(case: TransitionCase, params: ProtocolParams) -> tuple[World, Led
     return world, after, trace
 
 
-def is_nonlinear(expr: Any) -> bool:
-    """True when the term multiplies two non-constant terms somewhere."""
-    seen: set[int] = set()
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if node.get_id() in seen:
-            continue
-        seen.add(node.get_id())
-        if z3.is_mul(node) and sum(1 for c in node.children() if not z3.is_int_value(c)) > 1:
-            return True
-        if (z3.is_div(node) or z3.is_idiv(node) or z3.is_mod(node)) and not z3.is_int_value(
-            node.children()[1]
-        ):
-            return True
-        stack.extend(node.children())
-    return False
-
-
-def _witness_constraints(world: World, params: ProtocolParams) -> list[Any]:
-    """Extra constraints that make products linear, used only to *find* a state
-    that satisfies the hypotheses (a witness against vacuity), never in a proof:
-    each feed at its witness price (roles.witness_price: on the tick of every
-    market it prices) and every funding and loss index at 0."""
-    prices = world.roles.witness_prices
-    fixed = []
-    for name, variable in world.variables.items():
-        feed = name.removeprefix("price[").removesuffix("]") if name.startswith("price[") else ""
-        if feed in prices:
-            fixed.append(variable == prices[feed])
-        elif "index[" in name:
-            fixed.append(variable == 0)
-    return fixed
-
-
 # The detail of a proof whose hypotheses another slice showed satisfiable.
 SHOWN_BY_ACCEPTANCE = "; satisfiable as the acceptance obligation shows"
-
-
-class Hypotheses:
-    """The hypotheses of one transition's obligations, in two strengths.
-
-    ``weak``: the world's assumptions, the invariants before and the guards that
-    are linear; ``strong``: also the non-linear guards (margin checks). A goal is
-    first tried under ``weak`` (a proof under fewer hypotheses is still a proof,
-    and non-linear premises slow the solver), then under ``strong``. Each
-    strength is shown satisfiable before it is used.
-    """
-
-    def __init__(
-        self, world: World, trace: k.Trace, params: ProtocolParams, rlimit: int, shown_elsewhere: bool = False
-    ) -> None:
-        # "well-formed" is what the world assumes already; as a hypothesis it
-        # would only repeat those assumptions (it is still proved as a goal).
-        invariants_before = [
-            _as_bool(inv.holds(world.ledger)) for inv in all_invariants(params) if inv.name != "well-formed"
-        ]
-        base = [*world.assumptions, *invariants_before]
-        guards = [g for g, _, _ in trace.guards]
-        linear = [g for g in guards if not is_nonlinear(g)]
-        self.weak = base + linear
-        self.strong = base + guards
-        self.rlimit = rlimit
-        self.witness = _witness_constraints(world, params)
-        # A fill at the oracle price (LIQ-3: always fillable; TRD-3: within the
-        # band) makes the remaining products linear: tried first for a model.
-        fill_price = world.roles.fill_witness_price()
-        at_oracle = [
-            v == fill_price
-            for n, v in world.variables.items()
-            if n == "fill.price" and fill_price is not None
-        ]
-        self.fill_at_witness_price = at_oracle
-        self._model_searches = [self.witness + at_oracle, self.witness] if at_oracle else [self.witness]
-        # True in every slice of a transition but the first (runner.SLICES): the
-        # first shows the strong hypotheses satisfiable, as the obligation
-        # CASE/acceptance/can be accepted, and the runner withdraws every proof
-        # of the transition if it fails (runner.withdraw_unsupported).
-        self.shown_elsewhere = shown_elsewhere
-        self._satisfiable: dict[str, Any] = {}
-        # The unit's escalation budget (solver.Escalation), shared by its queries.
-        self.escalation = solver.Escalation()
-
-    def satisfiable(self, strength: str) -> Any:
-        """sat, unsat or unknown for the hypotheses of that strength. The weak
-        ones are a subset of the strong ones, so a model of the strong ones
-        shows both; the strong ones are therefore asked first."""
-        if self.shown_elsewhere:
-            return z3.sat
-        if strength not in self._satisfiable:
-            if strength == "weak" and self.satisfiable("strong") == z3.sat:
-                self._satisfiable["weak"] = z3.sat
-                return z3.sat
-            hypotheses = self.weak if strength == "weak" else self.strong
-            # A witness where products are linear (prices fixed) is quick to find
-            # and is a model of the hypotheses too; only without one is the free,
-            # non-linear query asked, with the escalation.
-            answer = z3.unknown
-            for extra in self._model_searches:
-                if solver.check(hypotheses, extra, limit=self.rlimit).answer == z3.sat:
-                    answer = z3.sat
-                    break
-            if answer != z3.sat:
-                answer = solver.check(hypotheses, limit=self.rlimit, escalation=self.escalation).answer
-            self._satisfiable[strength] = answer
-        return self._satisfiable[strength]
 
 
 def _conjuncts(condition: Any) -> list[Any]:
@@ -436,16 +329,9 @@ def refused(case: TransitionCase, error: SymbolicBranchError, seconds: float) ->
 
 
 def _with_prices_fixed(hypotheses: Hypotheses, base: list[Any], negated: list[Any]) -> Any:
-    """A model of ``base`` and ``negated`` with the witness constraints (prices
-    fixed, so products are linear; a fill at the oracle price first), or None."""
-    searches = (
-        [hypotheses.witness + hypotheses.fill_at_witness_price] if hypotheses.fill_at_witness_price else []
-    )
-    for extra in [*searches, hypotheses.witness]:
-        fixed = solver.check(base, [*negated, *extra], limit=hypotheses.rlimit, want_model=True)
-        if fixed.answer == z3.sat:
-            return fixed.model
-    return None
+    """A model of ``base`` and ``negated`` in the search's linear layers
+    (hypotheses.Hypotheses.find), or None."""
+    return hypotheses.find(base, negated)[1]
 
 
 def check_case(
@@ -585,9 +471,9 @@ def _always_rejected_result(
     return Result(ident, "ERR-1", case.name, check, "rejection", status, seconds, detail, counterexample)
 
 
-def _witness_state(world: World, hypotheses: list[Any], rlimit: int, params: ProtocolParams) -> Any:
+def _witness_state(world: World, hypotheses: list[Any], rlimit: int) -> Any:
     """A model of ``hypotheses``, looked for first with prices fixed (linear), or None."""
-    for extra in (_witness_constraints(world, params), []):
+    for extra in (witness_constraints(world), []):
         outcome = solver.check(hypotheses, extra, limit=rlimit, want_model=True)
         if outcome.answer == z3.sat:
             return outcome.model
@@ -613,10 +499,10 @@ def check_always_rejected(
     t0 = time.perf_counter()
     world = build_world(params, case.shape, now=_now_for(case, params))
     world.action = case.build(world)
-    invariants = [_as_bool(inv.holds(world.ledger)) for inv in all_invariants(params)]
+    invariants = [as_bool(inv.holds(world.ledger)) for inv in all_invariants(params)]
     counterexample: Counterexample | None
     hypotheses = [*world.assumptions, *invariants]
-    model = _witness_state(world, hypotheses, rlimit, params)
+    model = _witness_state(world, hypotheses, rlimit)
     counterexample = None
     where = Obligation(ident, "ERR-1", "rejection", case.name, f"always {case.rejects.value}")
     if error.code is not case.rejects:
@@ -658,7 +544,7 @@ def check_never_accepted(
     if goal_filter is not None and goal_filter not in ident:
         return []
     t0 = time.perf_counter()
-    model = _witness_state(world, hypotheses.strong, hypotheses.rlimit, world.ledger.params)
+    model = hypotheses.find(hypotheses.strong, [], free_limit=hypotheses.rlimit)[1]
     counterexample: Counterexample | None = None
     if model is None:
         accepted = hypotheses.satisfiable("strong")
@@ -676,25 +562,6 @@ def check_never_accepted(
         counterexample = minimised(world, model, hypotheses.strong, replay)
         status, detail = "counterexample", counterexample["how"]
     return [_always_rejected_result(case, t0, status, detail, counterexample)]
-
-
-def _first_failing(hypotheses: Hypotheses, trace: k.Trace, position: int) -> tuple[Any, Any]:
-    """(answer, model): a state where every check before ``position`` passes and
-    that one fails; tried first with prices fixed (linear, fast), then free."""
-    guards = [g for g, _, _ in trace.guards]
-    base = [c for c in hypotheses.strong if not any(c is g for g in guards)]
-    answer: Any = z3.unknown
-    # Prices fixed first (products become linear, so this is quick); the free
-    # query, non-linear, gets a quarter of the limit and no escalation: it only
-    # decides whether one more witness exists, never a proof.
-    for extra, rlimit in ((hypotheses.witness, hypotheses.rlimit), ([], max(hypotheses.rlimit // 4, 1))):
-        outcome = solver.check(
-            base, [*guards[:position], z3.Not(guards[position]), *extra], limit=rlimit, want_model=True
-        )
-        answer = outcome.answer
-        if answer == z3.sat:
-            return answer, outcome.model
-    return answer, None
 
 
 def check_rejections(
@@ -726,7 +593,7 @@ def check_rejections(
         if goal_filter is not None and goal_filter not in ident:
             continue
         t0 = time.perf_counter()
-        answer, model = _first_failing(hypotheses, trace, position)
+        answer, model = hypotheses.first_failing(position)
         if model is None:
             # unsat: the check follows from the earlier ones; unknown: the solver
             # found no state within its limit. Either way there is no witness to
@@ -820,7 +687,7 @@ def check_lemmas(
         conditions = [goal, *[c for c, _ in trace.obligations]]
         premises = [*hypotheses, *[g for g, _, _ in trace.guards]]
         vacuity = solver.check(premises, limit=rlimit).answer
-        negated = z3.Not(z3.And(*[_as_bool(c) for c in conditions]))
+        negated = z3.Not(z3.And(*[as_bool(c) for c in conditions]))
         outcome = solver.check(premises, [negated], limit=rlimit, want_model=True)
         answer = outcome.answer if vacuity == z3.sat else vacuity
         if vacuity != z3.sat:
@@ -884,8 +751,7 @@ def check_preconditions(
     listed = obligations(case.name, checks, trace)
     if not any(o.premise is not None and (goal_filter is None or goal_filter in o.ident) for o in listed):
         return []
-    guards = [g for g, _, _ in trace.guards]
-    base = [c for c in hypotheses.strong if not any(c is g for g in guards)]
+    base = hypotheses.unguarded
     rlimit = hypotheses.rlimit
 
     def ask(extra: list[Any], limit: int, escalate: bool, model: bool = False) -> tuple[Any, solver.Outcome]:
@@ -897,18 +763,15 @@ def check_preconditions(
     found = [o for o in listed if o.premise is not None and (goal_filter is None or goal_filter in o.ident)]
     results: list[Result] = []
     pending: list[str] = []
-    # Non-vacuity: a state where exactly this check is the first to fail, looked
-    # for with prices fixed, then free under a quarter of the limit. A fill at the
-    # oracle's witness price is always fillable (LIQ-3) and within the band
-    # (TRD-3): fixing it too first makes most premises linear.
-    fill_price = hypotheses.fill_at_witness_price
-    # First a sweep for counterexamples with prices fixed (linear, quick: a mutant
-    # is caught here); only if it finds none, one query proves them all at once.
-    sweep: dict[int, tuple[Any, solver.Outcome]] = {}
+    # First a sweep for counterexamples in the search's linear layers (quick: a
+    # mutant is caught here); only if it finds none, one query proves them all at
+    # once. Non-vacuity, below: a state where exactly this check is the first to
+    # fail, looked for in the same layers, then free (FREE_SHARE of the limit).
+    sweep: dict[int, Any] = {}
     for obligation in found:
         refuted = z3.Not(z3.Implies(obligation.premise, obligation.goal))
-        sweep[id(obligation)] = ask([refuted, *hypotheses.witness], rlimit, False, model=True)
-    refuted_somewhere = any(answer == z3.sat for answer, _ in sweep.values())
+        sweep[id(obligation)] = hypotheses.find(base, [refuted])[1]
+    refuted_somewhere = any(model is not None for model in sweep.values())
     combined: Any = z3.unknown
     if not refuted_somewhere:
         combined, _ = ask([z3.Not(z3.And(*[z3.Implies(o.premise, o.goal) for o in found]))], rlimit, True)
@@ -926,33 +789,30 @@ def check_preconditions(
             # A counterexample found with prices fixed, else prove this one alone
             # (with the escalation only while no other check has a counterexample:
             # a mutant is then killed, and the rest need not cost minutes).
-            answer, outcome = sweep[id(obligation)]
-            if answer != z3.sat:
+            model, reason, answer = sweep[id(obligation)], "", z3.sat
+            if model is None:
                 refuted = z3.Not(z3.Implies(obligation.premise, obligation.goal))
                 answer, outcome = ask([refuted], rlimit, not refuted_somewhere, model=True)
-            if answer == z3.sat and outcome.model is not None:
+                model, reason = outcome.model, outcome.reason
+            if model is not None:
                 claim = z3.Implies(obligation.premise, obligation.goal)
                 where = Obligation(obligation.ident, "ERR-1", "precondition", case.name, obligation.check)
                 from clearspec_proofs.replays import minimised, precondition_replay
 
                 replay = precondition_replay(case, world, after, where, Read.of(claim, base))
-                counterexample = minimised(world, outcome.model, [*base, z3.Not(claim)], replay)
+                counterexample = minimised(world, model, [*base, z3.Not(claim)], replay)
                 confirmed, how = counterexample["confirmed"], counterexample["how"]
                 status = "counterexample" if confirmed else "unknown"
                 detail = how if confirmed else f"unconfirmed: {how}"
             elif answer == z3.unknown:
-                status, detail = "unknown", f"solver: {outcome.reason}"
-        witness = z3.unknown
-        for extra in ([*hypotheses.witness, *fill_price], hypotheses.witness) if fill_price else ():
-            if status != "proved" or witness == z3.sat:
-                break
-            witness, _ = ask([obligation.premise, *extra], max(rlimit // 4, 1), False)
-        if status == "proved" and witness != z3.sat:
-            # "accepts" has no later obligation to hand its check to: it escalates.
-            escalate = obligation.code is None
-            witness, _ = ask([obligation.premise, *hypotheses.witness], rlimit, escalate)
-        if status == "proved" and witness != z3.sat:
-            witness, _ = ask([obligation.premise], max(rlimit // 4, 1), False)
+                status, detail = "unknown", f"solver: {reason}"
+        witness: Any = z3.unknown
+        if status == "proved":
+            # "accepts" has no later obligation to hand its check to: its free
+            # query gets the whole limit and the escalation.
+            accepts = obligation.code is None
+            free = rlimit if accepts else max(rlimit // FREE_SHARE, 1)
+            witness, _ = hypotheses.find(base, [obligation.premise], free_limit=free, escalate=accepts)
         if status == "proved":
             if witness != z3.sat and obligation.code is not None:
                 verdict = "never first to fail" if witness == z3.unsat else "no witness found"

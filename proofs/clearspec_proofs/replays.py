@@ -18,15 +18,9 @@ import z3
 
 from clearspec.state import Ledger
 from clearspec_proofs.counterexample import Counterexample, Obligation, confirm, record, same_violation
-from clearspec_proofs.engine import (
-    Goal,
-    Hypotheses,
-    _as_bool,
-    _oracle_context,
-    _witness_constraints,
-    concretize,
-)
+from clearspec_proofs.engine import Goal, _oracle_context, concretize
 from clearspec_proofs.fields_read import FieldReader, Read, constants_of, model_values
+from clearspec_proofs.hypotheses import Hypotheses, as_bool, witness_constraints
 from clearspec_proofs.minimise import minimise
 from clearspec_proofs.symbolic import World
 from clearspec_proofs.transitions import TransitionCase
@@ -48,7 +42,7 @@ def minimised(world: World, model: z3.ModelRef, constraints: list[Any], replay: 
     ]
     # Held first where the witness search holds them (a fill at the oracle's
     # price): values that do not depend on the solver's first model.
-    witness = _witness_constraints(world, world.ledger.params)
+    witness = witness_constraints(world)
     fill_price = world.roles.fill_witness_price()
     if fill_price is not None:
         witness += [v == fill_price for name, v in world.variables.items() if name == "fill.price"]
@@ -244,7 +238,7 @@ def lemma_counterexample(
     reads, minimised. A lemma runs model functions on free integers, not a
     transition on a ledger, so there is no concrete replay: it is reported as
     not confirmed, and any model of ``refuted`` breaks the lemma."""
-    read = Read.of(z3.And(*[_as_bool(c) for c in conditions]), hypotheses)
+    read = Read.of(z3.And(*[as_bool(c) for c in conditions]), hypotheses)
     how = "a lemma has no concrete replay: the solver's values break it"
 
     def replay(candidate: z3.ModelRef) -> Counterexample:
