@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import os
 import pickle
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
