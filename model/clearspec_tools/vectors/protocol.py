@@ -210,9 +210,12 @@ class Implementation:
         if not isinstance(answer, dict):
             raise ProtocolFailure("garbage", f"not a JSON object: {_clip_bytes(line)}")
         if self._buffer.strip():
-            # A second line in the same reads as the answer: it answered twice.
+            # A second line in the same reads as the answer: it answered twice. The
+            # first line names the request it answers: an earlier one is to blame.
+            got = answer.get("seq")
+            earlier = got if type(got) is int and got in self.answered else None
             raise ProtocolFailure(
-                "duplicate", f"more output after its answer: {_clip_bytes(bytes(self._buffer))}"
+                "duplicate", f"more output after its answer: {_clip_bytes(bytes(self._buffer))}", earlier
             )
         return answer
 
