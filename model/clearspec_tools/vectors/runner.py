@@ -23,6 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clearspec_tools.inputs import (
+    MAX_SUITE_FILE_BYTES,
+    InputError,
+    decode_utf8,
+    load_json,
+    parse_json,
+    read_bytes,
+)
 from clearspec_tools.vectors.case import FORMAT, SUITE_VERSION
 from clearspec_tools.vectors.compare import Difference, check_shape, expected_answer, first_difference, show
 from clearspec_tools.vectors.protocol import KINDS, Implementation, ProtocolFailure
@@ -80,25 +88,26 @@ def _check_case(case: Any, where: str) -> dict[str, Any]:
 
 
 def _read_json(path: Path) -> Any:
+    """A suite file: a regular file within the size limit, UTF-8, JSON nested at most
+    ``MAX_JSON_DEPTH`` levels (clearspec_tools.inputs)."""
     try:
-        return json.loads(path.read_bytes())
-    except OSError as error:
-        raise SuiteError(f"{path}: {error.strerror}") from None
-    except ValueError as error:
-        raise SuiteError(f"{path}: not JSON: {error}") from None
+        return load_json(path, "suite file", MAX_SUITE_FILE_BYTES)
+    except InputError as error:
+        raise SuiteError(str(error)) from None
 
 
 def _read_lines(path: Path) -> Iterator[tuple[int, Any]]:
     try:
-        with path.open("rb") as stream:
-            for number, line in enumerate(stream, 1):
-                if line.strip():
-                    try:
-                        yield number, json.loads(line)
-                    except ValueError as error:
-                        raise SuiteError(f"{path}:{number}: not JSON: {error}") from None
-    except OSError as error:
-        raise SuiteError(f"{path}: {error.strerror}") from None
+        data = read_bytes(path, "suite file", MAX_SUITE_FILE_BYTES)
+    except InputError as error:
+        raise SuiteError(str(error)) from None
+    for number, line in enumerate(data.splitlines(), 1):
+        if line.strip():
+            where = f"{path}:{number}"
+            try:
+                yield number, parse_json(decode_utf8(line, where), where)
+            except InputError as error:
+                raise SuiteError(str(error)) from None
 
 
 def load_suite(path: Path) -> Suite:
@@ -116,6 +125,9 @@ def load_suite(path: Path) -> Suite:
             for i, entry in enumerate(entries):
                 if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
                     raise SuiteError(f"{index}: cases[{i}] has no path")
+                relative = Path(entry["path"])
+                if relative.is_absolute() or ".." in relative.parts:
+                    raise SuiteError(f"{index}: cases[{i}].path {entry['path']!r} leaves the suite folder")
                 case_path = path / entry["path"]
                 cases.append(_check_case(_read_json(case_path), str(case_path)))
         else:
@@ -124,7 +136,7 @@ def load_suite(path: Path) -> Suite:
             )
     elif path.suffix == ".jsonl":
         cases = [_check_case(c, f"{path}:{n}") for n, c in _read_lines(path)]
-    elif path.is_file():
+    elif path.exists():  # a device or FIFO is named as such by the input boundary
         cases = [_check_case(_read_json(path), str(path))]
     else:
         raise SuiteError(f"{path}: no such file or directory")
