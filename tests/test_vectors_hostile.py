@@ -87,7 +87,7 @@ def test_a_previous_suite_may_be_replaced_but_not_with_a_stranger_inside(
     check_replaceable(tmp_path)  # a suite and nothing else: replaceable
     stranger = tmp_path / "cases" / "sample" / "mine.json"
     stranger.write_text("{}")
-    with pytest.raises(GeneratorError, match="cases/sample/mine.json is not a case of the suite"):
+    with pytest.raises(GeneratorError, match=r"cases/sample/mine\.json is not a case of the suite"):
         check_replaceable(tmp_path)
 
 
