@@ -151,6 +151,11 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
             yield number, line
 
 
+def _clip(text: str, limit: int = 120) -> str:
+    """A line quoted in a message: a 1 MB line is not."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text):,} characters)"
+
+
 def _check_move(where: str, bar: Bar, previous: Bar | None, max_move: int) -> None:
     """A bar's high and low within a factor ``max_move`` of its open and of the
     previous bar's close (``max_move`` 0: no bound)."""
@@ -181,7 +186,9 @@ def read_path(path: str | Path, feed: str, exponent: int, max_move: int = DEFAUL
         raise PricePathError(f"{path}: empty file")
     header = tuple(column.strip() for column in first[1].split(","))
     if header[: len(HEADER)] != HEADER:
-        raise PricePathError(f"{path}:{first[0]}: expected the header {','.join(HEADER)}, got {first[1]!r}")
+        raise PricePathError(
+            f"{path}:{first[0]}: expected the header {','.join(HEADER)}, got {_clip(first[1])}"
+        )
     bars: list[Bar] = []
     rounded = 0
     spacing = 0
@@ -215,7 +222,9 @@ def read_path(path: str | Path, feed: str, exponent: int, max_move: int = DEFAUL
             prices.append(value)
         open_, high, low, close = prices
         if not (low <= min(open_, close) and high >= max(open_, close)):
-            raise PricePathError(f"{where}: inconsistent bar (need low <= open, close <= high): {line!r}")
+            raise PricePathError(
+                f"{where}: inconsistent bar (need low <= open, close <= high): {_clip(line)}"
+            )
         if bars:
             step = time - bars[-1].time
             if step <= 0:

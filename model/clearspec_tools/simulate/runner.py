@@ -119,12 +119,14 @@ def load_paths(inputs: Inputs, params: ProtocolParams, config: SimConfig) -> lis
     try:
         start = primary.bars[0].time if inputs.start in (None, "first") else parse_time(inputs.start or "")
     except ValueError:
-        raise PricePathError(f"--start: not an ISO 8601 time: {inputs.start!r}") from None
+        raise PricePathError(
+            f"--start: not an ISO 8601 time within 1970..2099: {(inputs.start or '')[:80]!r}"
+        ) from None
     bars = [b for b in primary.bars if b.time >= start]
     if inputs.bars:
         bars = bars[: inputs.bars]
     if len(bars) < 1:
-        raise PricePathError(f"{primary.source}: no bar at or after {inputs.start}")
+        raise PricePathError(f"{primary.source}: no bar at or after {(inputs.start or '')[:80]}")
     end = bars[-1].time + primary.spacing
     windowed = [p.window(bars[0].time, end) for p in paths]
     for path in windowed:

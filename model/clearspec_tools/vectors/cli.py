@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from clearspec_tools.inputs import workers_option
+
 
 def _generate(args: argparse.Namespace) -> int:
     from clearspec_tools.inputs import output_folder
@@ -138,15 +140,26 @@ def _confirm(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+MAX_SECONDS = 86_400.0  # a timeout beyond a day is a typo (and inf never ends)
+
+
 def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be positive")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text[:40]!r}") from None
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be within 0..{MAX_SECONDS:g} seconds, got {text[:40]}")
     return value
 
 
 def _count(text: str) -> int:
-    value = int(text)
+    if len(text) > 20:
+        raise argparse.ArgumentTypeError(f"expected a count, got {text[:20]!r}...")
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
@@ -192,10 +205,10 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     )
     run.add_argument(
         "--jobs",
-        type=_count,
+        type=workers_option,
         default=1,
         metavar="N",
-        help="run N instances of the implementation side by side (default 1)",
+        help="run N instances of the implementation side by side, 1..4 per core (default 1)",
     )
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--only", metavar="PATTERN", help="case ids: a glob (with * ? [) or a substring")
