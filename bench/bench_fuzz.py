@@ -178,9 +178,8 @@ class Campaign:
             data = params_to_json(example_params())
             where = _replace_leaf(data, self.random, self.random.choice(TOKENS))
             mutated = self._write("mutated.json", json.dumps(data))
-            yield Case(
-                "params-file", f"mutated-{i}:{where}", self.simulate("--params", str(mutated)), must_fail=False
-            )
+            argv = self.simulate("--params", str(mutated))
+            yield Case("params-file", f"mutated-{i}:{where}", argv, must_fail=False)
 
     def price_files(self) -> Iterator[Case]:
         for name, path in self.hostile_files():
