@@ -247,6 +247,21 @@ def test_output_helpers(tmp_path: Path) -> None:
             output_folder(str(locked), "--out")
 
 
+def test_prove_output_paths_are_checked_before_the_proof(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    prove = ["prove", "--only", "deposit", "--quiet"]
+    refused(capsys, "--counterexamples: an empty path", *prove, "--counterexamples", "")
+    refused(capsys, "--cache-dir /dev/null: exists and is not a folder", *prove, "--cache-dir", "/dev/null")
+    refused(
+        capsys,
+        "--cache-dir /proc/clearspec-cache: cannot create the folder",
+        *prove,
+        "--cache-dir",
+        "/proc/clearspec-cache",
+    )
+
+
 # --- a designer's invariant module ---------------------------------------------------------------
 
 
@@ -299,11 +314,20 @@ def _cli(*args: str, stdout: int | None) -> subprocess.Popen[bytes]:
     )
 
 
-@pytest.mark.parametrize("command", [["params", "export"], ["example", "--json"]])
-def test_a_closed_pipe_ends_quietly(command: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["params", "export"],
+        ["example", "--json"],
+        ["prove", "--only", "deposit-quote/acceptance", "--workers", "1", "--no-cache", "--quiet"],
+    ],
+    ids=["params-export", "example", "prove"],
+)
+def test_a_closed_pipe_ends_quietly(command: list[str], tmp_path: Path) -> None:
     read, write = os.pipe()
     os.close(read)  # the reader is gone before the first byte (as after `| head -c 10`)
-    process = _cli(*command, stdout=write)
+    extra = ["--counterexamples", str(tmp_path)] if command[0] == "prove" else []  # nothing in the repo
+    process = _cli(*command, *extra, stdout=write)
     os.close(write)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 1

@@ -21,7 +21,7 @@ from clearspec_proofs.invariants import InvariantModuleError, check_invariants, 
 from clearspec_proofs.mutation_cli import add_commands as add_mutation_commands
 from clearspec_proofs.safe_region_cli import add_commands as add_safe_region_commands
 from clearspec_tools.examples import crash_scenario, example_genesis, example_params, example_scenario
-from clearspec_tools.inputs import InputError, read_bytes, rlimit_option, workers_option
+from clearspec_tools.inputs import InputError, output_folder, read_bytes, rlimit_option, workers_option
 from clearspec_tools.simulate.cli import add_commands as add_simulate_commands
 from clearspec_tools.vectors.cli import add_commands as add_vector_commands
 
@@ -59,6 +59,10 @@ def _run_prove(args: argparse.Namespace) -> int:
     from clearspec_proofs.runner import prove_all, stderr_progress
 
     params = load_params_file(args.params)
+    if not args.counterexamples.strip():
+        raise InputError("--counterexamples: an empty path (write '.' for the current folder)")
+    if args.cache_dir is not None and not args.no_cache:
+        output_folder(args.cache_dir, "--cache-dir")  # a cache that cannot be written is bad input
     folder = Path(args.counterexamples)
     if folder.exists() and not folder.is_dir():
         # Checked before the proof, so a bad folder does not cost a whole run.
