@@ -133,6 +133,10 @@ def test_json_depth_and_big_integers_are_named() -> None:
         parse_json("[" * 200_000 + "]" * 200_000, "x.json")
     with pytest.raises(InputError, match=r"x\.json: unusable JSON"):
         parse_json("9" * 5_000, "x.json")
+    with pytest.raises(InputError, match="NaN is not a JSON number"):
+        parse_json('{"a": NaN}', "x.json")
+    with pytest.raises(InputError, match="the number 1e999 overflows a double"):
+        parse_json("[1e999]", "x.json")
 
 
 # --- option values -------------------------------------------------------------------------------

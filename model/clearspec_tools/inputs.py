@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import stat
 import tempfile
@@ -90,11 +91,24 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} overflows a double")
+    return value
+
+
 def parse_json(text: str | bytes, where: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """One JSON document, nested at most ``max_depth`` levels, with integers Python
-    can convert (a 5,000-digit number is refused by name, not with a ValueError)."""
+    """One JSON document, nested at most ``max_depth`` levels, with numbers of
+    JSON's syntax (no ``NaN`` or ``Infinity``, none that overflows a double) and
+    integers Python can convert (a 5,000-digit number is refused by name, not
+    with a ValueError)."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
         raise InputError(f"{where}: JSON nested more than {max_depth} levels") from None
     except json.JSONDecodeError as error:
