@@ -4,11 +4,14 @@ refusals; then the report says "degraded", with the counts."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from clearspec.params import MAX_AMOUNT
+from clearspec_tools.cli import main
 from clearspec_tools.examples import example_params
 from clearspec_tools.simulate.engine import SimConfig, SimResult
 from clearspec_tools.simulate.report import report, table
@@ -66,3 +69,20 @@ def test_a_whole_replay_is_complete() -> None:
     result = simulate(PARAMS, paths, make_population([PARAMS], paths, 5, 1, config), config)
     assert result.passed and not result.degraded
     assert report(result)["replay"] == {"status": "complete", "refused_total": 0, "refused_actions": {}}
+
+
+def test_the_command_fails_a_refused_replay_and_passes_a_tolerated_one_loudly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Prices at 0 quote decimals round the opening trades' price to 0: the model
+    # refuses every one of them (it used to print PASS over an empty market).
+    argv = ["simulate", "--accounts", "3", "--bars", "6", "--no-plots", "--quiet", "--quote-decimals", "0"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 1
+    out = capsys.readouterr().out
+    assert "INCOMPLETE (" in out and "FAILED: the replay did not happen" in out
+    assert "setup:TRADE_NON_POSITIVE_PRICE" in out
+    assert main([*argv, "--out", str(tmp_path / "b"), "--tolerate-refusals"]) == 0
+    out = capsys.readouterr().out
+    assert "DEGRADED (" in out and "DEGRADED (tolerated)" in out
+    data = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert data["replay"]["status"] == "degraded" and data["replay"]["refused_total"] > 0
