@@ -106,9 +106,8 @@ def _check_counterparties(ledger: Ledger, action: Deleverage, side: int) -> None
 
 
 @icontract.ensure(
-    lambda previous, current, result: (
-        k.is_symbolic(result) or result == ((-previous[0], previous[1]) <= (-current[0], current[1]))
-    ),
+    lambda previous, current, result: k.is_symbolic(result)
+    or result == ((-previous[0], previous[1]) <= (-current[0], current[1])),
     "ADL-2: on concrete values, the order of the key (-score, id)",
     enabled=k.SLOW_CONTRACTS,
 )

@@ -97,10 +97,8 @@ def tiered_requirement(market: MarketParams, abs_size: int, price: int, scale: i
 
 @icontract.ensure(lambda result: k.holds(result > 0), enabled=k.SLOW_CONTRACTS)
 @icontract.ensure(
-    lambda ledger, market, result: (
-        ledger.markets[market.market_id].settlement_price is None
-        or k.holds(result == ledger.markets[market.market_id].settlement_price)
-    ),
+    lambda ledger, market, result: ledger.markets[market.market_id].settlement_price is None
+    or k.holds(result == ledger.markets[market.market_id].settlement_price),
     "EXP-1: once a dated market's final price is fixed, its positions are valued at it",
     enabled=k.SLOW_CONTRACTS,
 )
