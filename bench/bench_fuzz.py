@@ -289,6 +289,14 @@ class Campaign:
         for target in ["/tmp", str(self.work / "plot.svg"), str(self.work / "no" / "plot.png"), ""]:
             argv = ("params", "safe", "--param", "maintenance", "--plot", target)
             yield Case("output", f"params safe --plot {target[-12:]!r}", argv)
+        prove = ("prove", "--only", "deposit", "--quiet")
+        yield Case("output", "prove --counterexamples ''", (*prove, "--counterexamples", ""))
+        for name, target in [
+            ("dev-null", "/dev/null"),
+            ("proc", "/proc/clearspec-cache"),
+            ("a-file", str(self.a_file)),
+        ]:
+            yield Case("output", f"prove --cache-dir {name}", (*prove, "--cache-dir", target))
         foreign = self.work / "foreign-suite"
         foreign.mkdir()
         (foreign / "notes.txt").write_text("keep")

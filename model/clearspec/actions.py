@@ -21,6 +21,7 @@ from clearspec import kernel as k
 from clearspec.errors import ClearingError, ErrorCode
 
 IDENTIFIER = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # the codec's VEC-3 grammar
+_IDENTIFIER_MATCH = IDENTIFIER.fullmatch
 INTEGER_LIMIT = 2**255  # signed 256 bits, as VEC-3
 MAX_LIST = 4096
 MAX_SIGNATURE_BYTES = 4096  # far beyond any scheme; the oracle checks the real length
@@ -34,7 +35,7 @@ def _refuse(
 
 def check_id(action: object, name: str, value: Any) -> None:
     """An identifier of VEC-3's grammar."""
-    if type(value) is not str or not IDENTIFIER.fullmatch(value):
+    if type(value) is not str or not _IDENTIFIER_MATCH(value):
         shown = repr(value[:70]) if isinstance(value, str) else type(value).__name__
         raise _refuse(action, name, f"{shown} is not an identifier (1-64 of [A-Za-z0-9._:-])")
 
@@ -61,29 +62,51 @@ def _tuple(action: object, name: str, value: Any, check: Any) -> None:
         check(item)
 
 
-_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+def _check_bytes(action: object, name: str, value: Any) -> None:
+    if type(value) is not bytes or len(value) > MAX_SIGNATURE_BYTES:
+        raise _refuse(action, name, f"expected at most {MAX_SIGNATURE_BYTES} bytes")
+
+
+def _check_ids(action: object, name: str, value: Any) -> None:
+    _tuple(action, name, value, lambda item: check_id(action, name, item))
+
+
+def _check_reports(action: object, name: str, value: Any) -> None:
+    _tuple(action, name, value, lambda item: _instance(action, name, item, PriceReport))
+
+
+def _check_fills(action: object, name: str, value: Any) -> None:
+    _tuple(action, name, value, lambda item: _instance(action, name, item, Fill))
+
+
+# A field's annotation (a string: annotations are postponed) to its check.
+_CHECKS = {
+    "str": check_id,
+    "int": check_int,
+    "bytes": _check_bytes,
+    "tuple[str, ...]": _check_ids,
+    "tuple[PriceReport, ...]": _check_reports,
+    "tuple[Fill, ...]": _check_fills,
+}
+_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
 
 
 def _checked(action: Any) -> None:
     """Every field of ``action`` by its annotation (the dataclasses below)."""
     specs = _FIELDS.get(type(action))
     if specs is None:
-        specs = _FIELDS[type(action)] = tuple((f.name, str(f.type)) for f in fields(action))
-    for name, kind in specs:
+        specs = _FIELDS[type(action)] = tuple(
+            (f.name, _CHECKS[str(f.type)]) for f in fields(action) if str(f.type) in _CHECKS
+        )
+    for name, check in specs:
         value = getattr(action, name)
-        if kind == "str":
-            check_id(action, name, value)
-        elif kind == "int":
-            check_int(action, name, value)
-        elif kind == "bytes":
-            if type(value) is not bytes or len(value) > MAX_SIGNATURE_BYTES:
-                raise _refuse(action, name, f"expected at most {MAX_SIGNATURE_BYTES} bytes")
-        elif kind == "tuple[str, ...]":
-            _tuple(action, name, value, lambda item, n=name: check_id(action, n, item))
-        elif kind == "tuple[PriceReport, ...]":
-            _tuple(action, name, value, lambda item, n=name: _instance(action, n, item, PriceReport))
-        elif kind == "tuple[Fill, ...]":
-            _tuple(action, name, value, lambda item, n=name: _instance(action, n, item, Fill))
+        # The common cases inline (an action is built for every step of a replay).
+        if check is check_int:
+            if type(value) is int and -INTEGER_LIMIT <= value < INTEGER_LIMIT:
+                continue
+        elif check is check_id and type(value) is str and _IDENTIFIER_MATCH(value):
+            continue
+        check(action, name, value)
 
 
 def _instance(action: object, name: str, value: Any, cls: type) -> None:
