@@ -34,6 +34,7 @@ MACHINERY = {
         "tracing",
         "skippable",
         "is_symbolic",
+        "is_condition",
         "definitely",
         "require",
         "holds",

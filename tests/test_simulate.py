@@ -146,9 +146,9 @@ def test_builtin_paths_read_exactly(name: str) -> None:
 BAD_FILES = [
     ("", "empty file"),
     ("time,open,high,low,close,volume\n", ":1: expected the header"),
-    (HEADER + "2024-01-01T00:00:00Z,1,2,0.5\n", ":2: expected 6 columns"),
+    (HEADER + "2024-01-01T00:00:00Z,1,2,0.5\n", ":2: expected 6 to 32 columns"),
     (HEADER + "yesterday,1,2,0.5,1,0\n", ":2: not an ISO 8601 timestamp"),
-    (HEADER + "2024-01-01T00:00:00Z,1,two,0.5,1,0\n", ":2: high is not a decimal number"),
+    (HEADER + "2024-01-01T00:00:00Z,1,two,0.5,1,0\n", ":2: high: not a decimal number"),
     (HEADER + "2024-01-01T00:00:00Z,0,1,0,1,0\n", ":2: open '0' is not a positive price"),
     (HEADER + "2024-01-01T00:00:00Z,1,2,1.5,1,0\n", ":2: inconsistent bar"),
     (

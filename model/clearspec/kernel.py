@@ -215,6 +215,11 @@ def is_symbolic(value: object) -> bool:
     return isinstance(value, z3.ExprRef)
 
 
+def is_condition(value: object) -> bool:
+    """True for a symbolic condition (a Z3 Boolean term), as an invariant returns."""
+    return isinstance(value, z3.BoolRef)
+
+
 def _concrete_bool(cond: bool) -> bool | None:
     """The truth value of a condition if it is known without a solver, else None."""
     if isinstance(cond, bool):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,14 +13,15 @@ from pathlib import Path
 from clearspec import SPEC_VERSION, __version__
 from clearspec.errors import ClearingError
 from clearspec.params import ProtocolParams
-from clearspec.params_file import load_params, params_to_json
+from clearspec.params_file import MAX_FILE_BYTES, load_params, params_to_json
 from clearspec.render import describe, ledger_json, ledger_table
 from clearspec.transition import step
 from clearspec_proofs.crosshair_cli import add_commands as add_crosshair_commands
-from clearspec_proofs.invariants import InvariantModuleError
+from clearspec_proofs.invariants import InvariantModuleError, check_invariants, load_invariant_modules
 from clearspec_proofs.mutation_cli import add_commands as add_mutation_commands
 from clearspec_proofs.safe_region_cli import add_commands as add_safe_region_commands
 from clearspec_tools.examples import crash_scenario, example_genesis, example_params, example_scenario
+from clearspec_tools.inputs import InputError, output_folder, read_bytes, rlimit_option, workers_option
 from clearspec_tools.simulate.cli import add_commands as add_simulate_commands
 from clearspec_tools.vectors.cli import add_commands as add_vector_commands
 
@@ -42,20 +45,33 @@ def _run_example(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_params(path: str | None) -> ProtocolParams:
-    return example_params() if path is None else load_params(path)
+def load_params_file(path: str | None) -> ProtocolParams:
+    """``--params``: the example set, or a regular file (never a device or FIFO) read by
+    :func:`clearspec.params_file.load_params`."""
+    if path is None or path == "example":
+        return example_params()
+    read_bytes(path, "--params", MAX_FILE_BYTES)
+    return load_params(path)
 
 
 def _run_prove(args: argparse.Namespace) -> int:
     from clearspec_proofs.report import print_table, save_counterexamples
     from clearspec_proofs.runner import prove_all, stderr_progress
 
-    params = _load_params(args.params)
+    params = load_params_file(args.params)
+    if not args.counterexamples.strip():
+        raise InputError("--counterexamples: an empty path (write '.' for the current folder)")
+    if args.cache_dir is not None and not args.no_cache:
+        output_folder(args.cache_dir, "--cache-dir")  # a cache that cannot be written is bad input
     folder = Path(args.counterexamples)
     if folder.exists() and not folder.is_dir():
         # Checked before the proof, so a bad folder does not cost a whole run.
         print(f"clearspec: --counterexamples {folder}: not a folder", file=sys.stderr)
         return 2
+    # A designer's module is loaded and each of its conditions tried on a symbolic
+    # ledger here, so a broken one is bad input before any worker starts.
+    load_invariant_modules(tuple(args.invariants))
+    check_invariants(params)
     results = prove_all(
         params,
         only=args.only,
@@ -127,8 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--params", metavar="FILE", help="a parameter file (JSON); default: the example set")
     prove.add_argument("--only", metavar="PATTERN", help="transitions (or obligation ids, with '/') to prove")
     prove.add_argument("--json", action="store_true", help="print the results as JSON")
-    prove.add_argument("--workers", type=int, help="processes to use (default: every core)")
-    prove.add_argument("--rlimit", type=int, help="Z3 resource limit per query (deterministic)")
+    prove.add_argument(
+        "--workers", type=workers_option, help="processes to use, 1..4 per core (default: every core)"
+    )
+    prove.add_argument(
+        "--rlimit", type=rlimit_option, help="Z3 resource limit per query, 1..2^32-1 (deterministic)"
+    )
     prove.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
     prove.add_argument(
         "--deterministic",
@@ -171,16 +191,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+OUTPUT_LOST = 1  # standard output closed or full: the exit status of a quiet stop
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so the interpreter's own flush at exit
+    does not fail a second time on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``clearspec`` command. Bad input exits 2 with its code."""
+    """Entry point of the ``clearspec`` command. Bad input exits 2 with its code;
+    a closed or full standard output ends the command quietly with status 1."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args))
-    except (ClearingError, InvariantModuleError) as error:
+        status = int(args.handler(args))
+        sys.stdout.flush()
+        return status
+    except (ClearingError, InvariantModuleError, InputError) as error:
         # A designer's invariant module that does not load (clearspec prove
         # --invariants) is bad input too; anything else is a defect: re-raised.
         print(f"clearspec: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        _silence_stdout()  # a reader such as `head` went away: nothing left to say
+        return OUTPUT_LOST
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EPIPE):
+            raise
+        _silence_stdout()
+        target = f" {error.filename}" if error.filename else ""
+        print(f"clearspec: cannot write{target}: {os.strerror(error.errno)}", file=sys.stderr)
+        return OUTPUT_LOST
 
 
 if __name__ == "__main__":

@@ -45,11 +45,48 @@ def register_invariant(name: str, rule: str, holds: Condition) -> None:
     """
     if any(i.name == name for i in _REGISTERED):
         raise ValueError(f"invariant {name!r} is already registered")
-    _REGISTERED.append(Invariant(name, rule, holds))
+    _REGISTERED.append(Invariant(name, rule, _guarded(name, holds)))
 
 
 class InvariantModuleError(Exception):
-    """A designer's invariant module could not be loaded (the CLI exits 2)."""
+    """A designer's invariant module could not be loaded, or one of its conditions
+    raised, exited or returned something other than a condition (the CLI exits 2)."""
+
+
+def _guarded(name: str, holds: Condition) -> Condition:
+    """``holds`` as the prover may call it: whatever the designer's code raises
+    (an ``if`` on a symbolic amount included) or exits with, and any result that is
+    neither a ``bool`` nor a Z3 condition, becomes an :class:`InvariantModuleError`
+    naming the invariant, never a traceback, a worker's death or a vacuous proof."""
+
+    def condition(ledger: Ledger) -> bool:
+        try:
+            value = holds(ledger)
+        except (Exception, SystemExit) as error:
+            raise InvariantModuleError(
+                f"invariant {name!r}: its condition raised {type(error).__name__}: {error}"
+            ) from None
+        if isinstance(value, bool) or k.is_condition(value):
+            return value
+        raise InvariantModuleError(
+            f"invariant {name!r}: its condition returned {type(value).__name__}, "
+            "expected a bool or a kernel condition (k.and_, a comparison, ...)"
+        )
+
+    return condition
+
+
+def check_invariants(params: ProtocolParams) -> None:
+    """Try every registered condition on the prover's symbolic ledger for ``params``,
+    so a designer's broken invariant is reported before any proof starts."""
+    if not _REGISTERED:
+        return
+    from clearspec_proofs.symbolic import build_world
+
+    ledger = build_world(params).ledger
+    with k.tracing():
+        for invariant in _REGISTERED:
+            invariant.holds(ledger)
 
 
 def load_invariant_modules(specs: Sequence[str]) -> list[str]:
@@ -62,7 +99,7 @@ def load_invariant_modules(specs: Sequence[str]) -> list[str]:
             continue
         try:
             _import(spec)
-        except Exception as error:  # whatever the designer's module raises
+        except (Exception, SystemExit) as error:  # whatever the designer's module raises or exits with
             raise InvariantModuleError(f"invariant module {spec}: {type(error).__name__}: {error}") from error
         _LOADED.add(spec)
     return [i.name for i in _REGISTERED if i.name not in before]

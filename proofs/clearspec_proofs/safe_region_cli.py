@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from clearspec.params import PPM
+from clearspec_tools.inputs import MAX_GRID, grid_option, output_file, rlimit_option
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
@@ -41,10 +42,16 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     safe.add_argument("--market", metavar="M", help="the market (for maintenance; narrows max_deviation)")
     safe.add_argument("--asset", metavar="A", help="the collateral asset (for maintenance_weight)")
     safe.add_argument(
-        "--plot", metavar="FILE", help="write a PNG of the safe region (max_deviation x the parameter)"
+        "--plot",
+        metavar="FILE.png",
+        help="write a PNG of the safe region (max_deviation x the parameter); the name ends in .png",
     )
     safe.add_argument(
-        "--grid", type=int, default=21, metavar="N", help="grid points per axis of the plot (21)"
+        "--grid",
+        type=grid_option,
+        default=21,
+        metavar="N",
+        help=f"grid points per axis of the plot, 2..{MAX_GRID} (21)",
     )
     safe.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
     safe.add_argument(
@@ -59,14 +66,15 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", metavar="FILE", help="a parameter file (JSON); default: the example set")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--rlimit", type=int, help="Z3 resource limit per query (deterministic)")
+    parser.add_argument(
+        "--rlimit", type=rlimit_option, help="Z3 resource limit per query, 1..2^32-1 (deterministic)"
+    )
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from clearspec.params_file import load_params
-    from clearspec_tools.examples import example_params
+    from clearspec_tools.cli import load_params_file
 
-    return example_params() if args.params is None else load_params(args.params)
+    return load_params_file(args.params)
 
 
 def _rlimit(args: argparse.Namespace) -> int:
@@ -156,6 +164,8 @@ def _run_safe(args: argparse.Namespace) -> int:
     )
 
     params = _load(args)
+    if args.plot is not None:
+        output_file(args.plot, "--plot", ".png")  # before the probes, not after them
     try:
         kind = parameter(args.param)
         if args.plot and kind.name == "max_deviation" and args.market is None and args.asset is None:

@@ -17,19 +17,28 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from clearspec_tools.inputs import MAX_ACCOUNTS, int_range, workers_option
+
+MAX_JOBS = 10_000  # replays of one sweep: more is a typo, not a study
+
 
 def _params(path: str | None) -> Any:
-    from clearspec.params_file import load_params
-    from clearspec_tools.examples import example_params
+    from clearspec_tools.cli import load_params_file
 
-    return example_params() if path in (None, "example") else load_params(path)
+    return load_params_file(path)
 
 
 def _config(args: argparse.Namespace) -> Any:
+    from clearspec.params import MAX_AMOUNT, PPM
     from clearspec_tools.simulate.engine import SimConfig, SimulationError
-    from clearspec_tools.simulate.paths import scaled_decimal
+    from clearspec_tools.simulate.paths import DEFAULT_MAX_MOVE, scaled_decimal
 
-    config = SimConfig(check_every=args.check_every, use_index=not getattr(args, "no_index", False))
+    config = SimConfig(
+        check_every=args.check_every,
+        use_index=not getattr(args, "no_index", False),
+        max_bar_move=0 if args.allow_jumps else args.max_bar_move or DEFAULT_MAX_MOVE,
+        tolerate_refusals=args.tolerate_refusals,
+    )
     for name in ("quote_decimals", "base_decimals"):
         value = getattr(args, name)
         if value is not None:
@@ -38,15 +47,22 @@ def _config(args: argparse.Namespace) -> Any:
             config = replace(config, **{name: value})
     if args.insurance_fund is not None:
         try:
-            amount, _ = scaled_decimal(args.insurance_fund, config.quote_decimals)
-        except ValueError:
-            raise SimulationError(f"--insurance-fund: not an amount: {args.insurance_fund!r}") from None
+            amount, exact = scaled_decimal(args.insurance_fund, config.quote_decimals)
+        except ValueError as error:
+            raise SimulationError(f"--insurance-fund: not an amount: {error}") from None
+        if not exact or amount > MAX_AMOUNT:
+            raise SimulationError(
+                f"--insurance-fund {args.insurance_fund!r}: expected an amount within 0..10**30 base units "
+                f"with at most {config.quote_decimals} decimals"
+            )
         config = replace(config, insurance_fund=amount)
     if args.liquidation_price is not None:
         if not 0 <= args.liquidation_price <= 1_000_000:
             raise SimulationError("--liquidation-price must be within 0..1000000 ppm")
         config = replace(config, liquidation_price_ppm=args.liquidation_price)
     if args.premium_ppm is not None:
+        if not -PPM <= args.premium_ppm <= PPM:
+            raise SimulationError(f"--premium-ppm must be within -{PPM}..{PPM}, got {args.premium_ppm}")
         config = replace(config, premium_ppm=args.premium_ppm)
     if args.check_every < 1:
         raise SimulationError("--check-every must be at least 1")
@@ -68,18 +84,20 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 
 def _guarded(run: Any, args: argparse.Namespace) -> int:
+    from clearspec_tools.inputs import InputError
     from clearspec_tools.simulate.engine import SimulationError
     from clearspec_tools.simulate.paths import PricePathError
     from clearspec_tools.simulate.sweep import SweepError
 
     try:
         return int(run(args))
-    except (PricePathError, SimulationError, SweepError) as error:
+    except (PricePathError, SimulationError, SweepError, InputError) as error:
         print(f"clearspec: {error}", file=sys.stderr)
         return 2
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from clearspec_tools.inputs import output_folder
     from clearspec_tools.simulate.engine import SimulationError
     from clearspec_tools.simulate.progress import ProgressBar, message
     from clearspec_tools.simulate.report import table
@@ -99,10 +117,10 @@ def _simulate(args: argparse.Namespace) -> int:
     if len(set(labels)) != len(labels):
         labels = [f"{i + 1}-{label}" for i, label in enumerate(labels)]
     config = _config(args)
+    out = output_folder(args.out, "--out")  # checked before the replay, not after it
     inputs = resolve_inputs(args.paths, args.example, param_sets[0], args.start, args.bars)
     paths = load_paths(inputs, param_sets[0], config)
     population = make_population(param_sets, paths, args.accounts, args.seed, config)
-    out = Path(args.out)
     results = []
     reports = []
     for params, label in zip(param_sets, labels, strict=True):
@@ -138,6 +156,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from clearspec_tools.inputs import output_folder
     from clearspec_tools.simulate.progress import ProgressBar, message
     from clearspec_tools.simulate.runner import resolve_inputs
     from clearspec_tools.simulate.sweep import (
@@ -155,9 +174,15 @@ def _sweep(args: argparse.Namespace) -> int:
     config = _config(args)
     axes = [parse_axis(text) for text in args.vary]
     try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip() and len(s.strip()) <= 20]
     except ValueError:
-        raise SweepError(f"--seeds: expected integers, got {args.seeds!r}") from None
+        raise SweepError(f"--seeds: expected integers, got {args.seeds[:80]!r}") from None
+    count = len(seeds or [1])
+    for _, values in axes:
+        count *= len(values)
+    if count > MAX_JOBS:
+        raise SweepError(f"--vary and --seeds make {count:,} replays, more than the limit of {MAX_JOBS:,}")
+    out = output_folder(args.out, "--out")
     inputs = resolve_inputs(args.paths, args.example, base, args.start, args.bars)
     jobs = plan(base, inputs, axes, seeds or [1], args.accounts, config)
     workers = args.workers or os.cpu_count() or 1
@@ -172,7 +197,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     rows = run_sweep(jobs, executor, progress)
     names = [name for name, _ in axes]
-    files = write_outputs(rows, names, Path(args.out), plots=not args.no_plots)
+    files = write_outputs(rows, names, out, plots=not args.no_plots)
     if args.json:
         print(json.dumps({"rows": rows, "files": [str(f) for f in files]}, indent=1))
     else:
@@ -194,11 +219,14 @@ def _common(parser: argparse.ArgumentParser, out: str) -> None:
     )
     parser.add_argument("--params", metavar="FILE", help="a parameter file (JSON); default: the example set")
     parser.add_argument(
-        "--accounts", type=int, default=1_000, help="accounts in the population (default 1000)"
+        "--accounts",
+        type=int_range(1, MAX_ACCOUNTS),
+        default=1_000,
+        help=f"accounts in the population, 1..{MAX_ACCOUNTS:,} (default 1000)",
     )
     parser.add_argument(
         "--bars",
-        type=int,
+        type=int_range(0, 10_000_000),
         help="bars to replay from --start (0: to the end; default: the "
         "example's crash day, or the whole file)",
     )
@@ -206,7 +234,7 @@ def _common(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument("--out", metavar="DIR", default=out, help=f"output folder (default {out})")
     parser.add_argument(
         "--check-every",
-        type=int,
+        type=int_range(1, 10_000_000),
         default=60,
         metavar="N",
         help="bars between global invariant checks (default 60)",
@@ -218,20 +246,44 @@ def _common(parser: argparse.ArgumentParser, out: str) -> None:
     )
     parser.add_argument(
         "--liquidation-price",
-        type=int,
+        type=int_range(0, 1_000_000),
         metavar="PPM",
         help="where liquidation fills are "
         "priced, from the oracle price (0) to the fillable price (1000000, default)",
     )
-    parser.add_argument("--premium-ppm", type=int, metavar="PPM", help="premium sample per bar (default 13)")
+    parser.add_argument(
+        "--premium-ppm",
+        type=int_range(-1_000_000, 1_000_000),
+        metavar="PPM",
+        help="premium sample per bar, -1000000..1000000 (default 13)",
+    )
+    parser.add_argument(
+        "--max-bar-move",
+        type=int_range(2, 1_000_000),
+        metavar="FACTOR",
+        help="refuse a price file with a bar reaching more than FACTOR times, or less than 1/FACTOR of, "
+        "the previous close or its open (default 10)",
+    )
+    parser.add_argument(
+        "--allow-jumps", action="store_true", help="replay bars however far they move (no --max-bar-move)"
+    )
+    parser.add_argument(
+        "--tolerate-refusals",
+        action="store_true",
+        help="a set-up or path action the model refuses degrades the run (reported loudly) instead of "
+        "failing it",
+    )
     # A parameter set does not declare its assets' decimals; the price paths'
     # conversion and the population's amounts need them.
     parser.add_argument(
-        "--quote-decimals", type=int, metavar="N", help="decimals of the quote asset's base unit (default 6)"
+        "--quote-decimals",
+        type=int_range(0, 30),
+        metavar="N",
+        help="decimals of the quote asset's base unit (default 6)",
     )
     parser.add_argument(
         "--base-decimals",
-        type=int,
+        type=int_range(0, 30),
         metavar="N",
         help="decimals of the base unit of the coins the paths price (default 8)",
     )
@@ -248,7 +300,9 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         "deleveraging, every invariant checked; a JSON report and PNG plots",
     )
     _common(simulate, "out/simulate")
-    simulate.add_argument("--seed", type=int, default=1, help="population seed (default 1)")
+    simulate.add_argument(
+        "--seed", type=int_range(-(2**63), 2**63 - 1), default=1, help="population seed (default 1)"
+    )
     simulate.add_argument(
         "--compare",
         nargs=2,
@@ -279,5 +333,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         "path into the parameter file (e.g. liquidation.max_liquidation_fee_ppm, markets.*.deficit_policy)",
     )
     sweep.add_argument("--seeds", default="1", help="population seeds, comma-separated (default 1)")
-    sweep.add_argument("--workers", type=int, help="processes (default: every core)")
+    sweep.add_argument(
+        "--workers", type=workers_option, help="processes, 1..4 per core (default: every core)"
+    )
     sweep.set_defaults(handler=lambda args: _guarded(_sweep, args))

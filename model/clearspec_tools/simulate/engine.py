@@ -75,6 +75,9 @@ TOTALS = (
     "setup_actions",
 )
 BACKSTOP = "backstop-{:02d}"
+# Actions that make up the replay itself; a refusal of one means the replay did
+# not happen as described (liquidations and deleveraging may be refused by design).
+REPLAY_KINDS = frozenset({"setup", "clock", "oracle", "premium", "funding"})
 
 
 class SimulationError(ValueError):
@@ -108,6 +111,8 @@ class SimConfig:
     base_decimals: int = 8
     use_index: bool = True  # False: examine every account after every update (reference)
     deleverage_extra: int = 4  # counterparties listed beyond those that cover the size (ADL-3 skips)
+    max_bar_move: int = 10  # a bar may move at most this factor (0: unbounded; paths.DEFAULT_MAX_MOVE)
+    tolerate_refusals: bool = False  # True: refused set-up or path actions degrade the run, not fail it
 
 
 @dataclass(frozen=True)
@@ -277,9 +282,22 @@ class SimResult:
     bankrupt_accounts: set[str] = field(default_factory=set)
 
     @property
+    def refused(self) -> dict[str, int]:
+        """Set-up and path actions the model refused, by ``kind:ERROR_CODE``: each one
+        is a part of the replay that did not happen (a deposit, a price, a sample)."""
+        return {key: n for key, n in sorted(self.rejections.items()) if key.split(":")[0] in REPLAY_KINDS}
+
+    @property
+    def degraded(self) -> bool:
+        """The replay ran without some of its set-up or path actions."""
+        return bool(self.refused)
+
+    @property
     def passed(self) -> bool:
-        """No check failed and no contract of the model was violated."""
-        return self.aborted is None and not self.checks.failures
+        """No check failed, no contract of the model was violated, and the whole
+        replay happened (or the user asked to tolerate refusals: then it is degraded)."""
+        complete = not self.degraded or self.config.tolerate_refusals
+        return self.aborted is None and not self.checks.failures and complete
 
 
 Progress = Callable[[int, int, dict[str, Any]], None]

@@ -11,7 +11,15 @@ the digits: no float ever holds a price. Digits the scale cannot hold are
 rounded half to even and counted (``PricePath.rounded``).
 
 Every problem with a file raises :class:`PricePathError` naming the file, the
-line and what is wrong.
+line and what is wrong. A file is checked before it is replayed: a regular
+UTF-8 file of at most ``MAX_PRICE_FILE_BYTES``, at most ``MAX_COLUMNS`` columns
+of at most ``MAX_FIELD`` characters, prices within ``1..MAX_AMOUNT`` at the
+feed's scale, open times strictly increasing within ``MIN_TIME..MAX_TIME``, and
+no bar that moves more than a factor ``max_move`` (default
+``DEFAULT_MAX_MOVE``, 10) from the previous close or its own open: a price that
+jumps to 1e25 or crashes to 1e-4 in one bar is a broken file far more often
+than a market, and is refused with its line unless the caller opts in
+(``max_move=0``, ``--allow-jumps``).
 """
 
 from __future__ import annotations
@@ -24,8 +32,17 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+from clearspec.params import MAX_AMOUNT
+from clearspec_tools.inputs import MAX_PRICE_FILE_BYTES, InputError, read_text
+
 HEADER = ("timestamp_utc", "open", "high", "low", "close", "volume")
 _DECIMAL = re.compile(r"^\+?(\d+)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$")
+MAX_FIELD = 64  # characters of one CSV field: a price or an ISO 8601 time is far shorter
+MAX_COLUMNS = 32  # the six of HEADER and a few an exchange adds
+MAX_EXPONENT = 60  # 10**60 is beyond MAX_AMOUNT (10**30) at any scale a feed uses
+DEFAULT_MAX_MOVE = 10  # a bar may reach 10x or 1/10 of the previous close: generous
+MIN_TIME = 0  # 1970-01-01T00:00:00Z
+MAX_TIME = 4_102_444_800  # 2100-01-01T00:00:00Z
 
 
 class PricePathError(ValueError):
@@ -82,12 +99,20 @@ def scaled_decimal(text: str, exponent: int) -> tuple[int, bool]:
     """``text`` (a non-negative decimal such as ``"60697.99"`` or ``"1.5e-3"``) times
     ``10**exponent`` as an integer, rounded half to even, and whether that was exact.
     Raises ``ValueError`` for anything that is not such a decimal."""
-    match = _DECIMAL.match(text.strip())
+    stripped = text.strip()
+    match = _DECIMAL.match(stripped) if len(stripped) <= MAX_FIELD else None
     if match is None:
-        raise ValueError(f"not a decimal number: {text!r}")
+        raise ValueError(f"not a decimal number of at most {MAX_FIELD} characters: {text[:MAX_FIELD]!r}")
     whole, fraction, power = match.group(1), match.group(2) or "", match.group(3)
     digits = int(whole + fraction)
     shift = exponent - len(fraction) + (int(power) if power else 0)
+    if digits == 0:
+        return 0, True
+    if shift > MAX_EXPONENT:
+        # 1e999999999 would take 10**999999999: refused before any arithmetic.
+        raise ValueError(f"{stripped!r} is beyond any amount (more than 10**{MAX_EXPONENT})")
+    if shift < -(len(whole + fraction) + 1):
+        return 0, False  # below half a unit whatever the digits: rounds to 0
     if shift >= 0:
         return digits * 10**shift, True
     divisor = 10**-shift
@@ -98,11 +123,17 @@ def scaled_decimal(text: str, exponent: int) -> tuple[int, bool]:
 
 
 def parse_time(text: str) -> int:
-    """An ISO 8601 UTC timestamp (``2024-08-05T00:00:00Z``) as Unix seconds."""
+    """An ISO 8601 UTC timestamp (``2024-08-05T00:00:00Z``) as Unix seconds, within
+    ``MIN_TIME..MAX_TIME`` (1970 to 2100); anything else raises ``ValueError``."""
+    if len(text) > MAX_FIELD:
+        raise ValueError("too long for a timestamp")
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
+    seconds = int(moment.timestamp())
+    if not MIN_TIME <= seconds < MAX_TIME:
+        raise ValueError(f"{text.strip()!r} is outside 1970-01-01..2099-12-31 UTC")
+    return seconds
 
 
 def format_time(seconds: int) -> str:
@@ -112,20 +143,42 @@ def format_time(seconds: int) -> str:
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PricePathError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise PricePathError(f"{path}: cannot read: {error}") from None
+        text = read_text(path, "price file", MAX_PRICE_FILE_BYTES)
+    except InputError as error:
+        raise PricePathError(str(error)) from None
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             yield number, line
 
 
-def read_path(path: str | Path, feed: str, exponent: int) -> PricePath:
+def _clip(text: str, limit: int = 120) -> str:
+    """A line quoted in a message: a 1 MB line is not."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text):,} characters)"
+
+
+def _check_move(where: str, bar: Bar, previous: Bar | None, max_move: int) -> None:
+    """A bar's high and low within a factor ``max_move`` of its open and of the
+    previous bar's close (``max_move`` 0: no bound)."""
+    if not max_move:
+        return
+    for reference, what in (
+        (bar.open, "its open"),
+        (previous.close if previous else None, "the previous close"),
+    ):
+        if reference is None:
+            continue
+        if bar.high > reference * max_move or bar.low * max_move < reference:
+            raise PricePathError(
+                f"{where}: the bar moves more than {max_move}x from {what} (high {bar.high}, low {bar.low}, "
+                f"from {reference} at the feed's scale); pass --allow-jumps if this is real"
+            )
+
+
+def read_path(path: str | Path, feed: str, exponent: int, max_move: int = DEFAULT_MAX_MOVE) -> PricePath:
     """Read and check one CSV file for ``feed``: the header, one bar a line with
-    ``low <= open, close <= high`` and positive prices, open times strictly
-    increasing at a constant spacing. Raises :class:`PricePathError`."""
+    ``low <= open, close <= high`` and prices within ``1..MAX_AMOUNT``, open times
+    strictly increasing at a constant spacing, no bar moving more than ``max_move``
+    times (0: unbounded). Raises :class:`PricePathError`."""
     path = Path(path)
     lines = _lines(path)
     first = next(lines, None)
@@ -133,32 +186,45 @@ def read_path(path: str | Path, feed: str, exponent: int) -> PricePath:
         raise PricePathError(f"{path}: empty file")
     header = tuple(column.strip() for column in first[1].split(","))
     if header[: len(HEADER)] != HEADER:
-        raise PricePathError(f"{path}:{first[0]}: expected the header {','.join(HEADER)}, got {first[1]!r}")
+        raise PricePathError(
+            f"{path}:{first[0]}: expected the header {','.join(HEADER)}, got {_clip(first[1])}"
+        )
     bars: list[Bar] = []
     rounded = 0
     spacing = 0
     for number, line in lines:
         where = f"{path}:{number}"
-        fields = [field.strip() for field in line.split(",")]
-        if len(fields) < len(HEADER):
-            raise PricePathError(f"{where}: expected {len(HEADER)} columns, got {len(fields)}")
+        fields = [field.strip() for field in line.split(",", MAX_COLUMNS)]
+        if len(fields) < len(HEADER) or len(fields) > MAX_COLUMNS:
+            raise PricePathError(
+                f"{where}: expected {len(HEADER)} to {MAX_COLUMNS} columns, got {len(line.split(','))}"
+            )
+        long = next((i for i, f in enumerate(fields[:-1]) if len(f) > MAX_FIELD), None)
+        if long is not None:
+            raise PricePathError(f"{where}: column {long + 1} is longer than {MAX_FIELD} characters")
         try:
             time = parse_time(fields[0])
-        except ValueError:
-            raise PricePathError(f"{where}: not an ISO 8601 timestamp: {fields[0]!r}") from None
+        except ValueError as error:
+            raise PricePathError(
+                f"{where}: not an ISO 8601 timestamp within 1970..2099: {fields[0][:MAX_FIELD]!r} ({error})"
+            ) from None
         prices = []
         for name, text in zip(HEADER[1:5], fields[1:5], strict=True):
             try:
                 value, exact = scaled_decimal(text, exponent)
-            except ValueError:
-                raise PricePathError(f"{where}: {name} is not a decimal number: {text!r}") from None
+            except ValueError as error:
+                raise PricePathError(f"{where}: {name}: {error}") from None
             if value <= 0:
                 raise PricePathError(f"{where}: {name} {text!r} is not a positive price at this scale")
+            if value > MAX_AMOUNT:
+                raise PricePathError(f"{where}: {name} {text!r} is above MAX_AMOUNT (10**30) at this scale")
             rounded += not exact
             prices.append(value)
         open_, high, low, close = prices
         if not (low <= min(open_, close) and high >= max(open_, close)):
-            raise PricePathError(f"{where}: inconsistent bar (need low <= open, close <= high): {line!r}")
+            raise PricePathError(
+                f"{where}: inconsistent bar (need low <= open, close <= high): {_clip(line)}"
+            )
         if bars:
             step = time - bars[-1].time
             if step <= 0:
@@ -166,7 +232,9 @@ def read_path(path: str | Path, feed: str, exponent: int) -> PricePath:
             if spacing and step != spacing:
                 raise PricePathError(f"{where}: bar spacing changes from {spacing} s to {step} s")
             spacing = step
-        bars.append(Bar(time, open_, high, low, close))
+        bar = Bar(time, open_, high, low, close)
+        _check_move(where, bar, bars[-1] if bars else None, max_move)
+        bars.append(bar)
     if len(bars) < 2:
         raise PricePathError(f"{path}: need at least two bars, found {len(bars)}")
     return PricePath(feed, path.name, tuple(bars), spacing, exponent, rounded)

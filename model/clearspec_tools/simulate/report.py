@@ -120,6 +120,15 @@ def invariant_report(result: SimResult) -> dict[str, Any]:
     }
 
 
+def replay_status(result: SimResult) -> dict[str, Any]:
+    """Whether the replay happened as described: ``complete``; ``degraded`` when the
+    model refused set-up or path actions and the user tolerated it; ``incomplete``
+    (a failed run) when it refused them and the user did not."""
+    refused = result.refused
+    status = "complete" if not refused else "degraded" if result.config.tolerate_refusals else "incomplete"
+    return {"status": status, "refused_total": sum(refused.values()), "refused_actions": refused}
+
+
 def report(result: SimResult, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The whole JSON report of one replay."""
     decimals = result.config.quote_decimals
@@ -149,6 +158,7 @@ def report(result: SimResult, extra: dict[str, Any] | None = None) -> dict[str, 
         "spec_version": SPEC_VERSION,
         "label": result.label,
         "passed": result.passed,
+        "replay": replay_status(result),
         "amounts": f"quote base units as decimal strings of whole units ({decimals} decimals)",
         "inputs": {
             "paths": paths,
@@ -327,17 +337,33 @@ def table(reports: list[dict[str, Any]], decimals: int = 6) -> str:
         )
     )
     rows.append(("fast checks (every action)", [str(r["invariants"]["fast_checks"]) for r in reports]))
+    rows.append(("replay", [_replay_cell(r["replay"]) for r in reports]))
     rows.append(("invariants", ["PASS" if r["passed"] else "FAIL" for r in reports]))
     column = max(12, *(len(c) for c in columns), *(len(c) for _, cells in rows for c in cells)) + 2
     lines = ["".ljust(width) + "".join(c.rjust(column) for c in columns)]
     lines += [label.ljust(width) + "".join(c.rjust(column) for c in cells) for label, cells in rows]
     for r in reports:
+        replay = r["replay"]
+        if replay["refused_total"]:
+            refused = ", ".join(f"{key} x{n}" for key, n in replay["refused_actions"].items())
+            what = (
+                "DEGRADED (tolerated)"
+                if replay["status"] == "degraded"
+                else "FAILED: the replay did not happen"
+            )
+            lines.append(f"  {r.get('label', '')}: {what}: the model refused {refused}")
         for failure in r["invariants"]["failures"][:5]:
             lines.append(
                 f"  {r.get('label', '')}: {failure['check']} ({failure['rule']}) at t={failure['time']}: "
                 f"{failure['detail']}"
             )
     return "\n".join(lines)
+
+
+def _replay_cell(replay: dict[str, Any]) -> str:
+    if replay["status"] == "complete":
+        return "complete"
+    return f"{replay['status'].upper()} ({replay['refused_total']} refused)"
 
 
 def _short(label: str, limit: int = 24) -> str:

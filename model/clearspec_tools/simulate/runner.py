@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from clearspec.params import MarketKind, ProtocolParams
+from clearspec_tools.inputs import MAX_ACCOUNTS
 from clearspec_tools.simulate.engine import (
     Check,
     Progress,
@@ -110,17 +111,22 @@ def load_paths(inputs: Inputs, params: ProtocolParams, config: SimConfig) -> lis
     for spec in inputs.specs:
         if spec.feed not in params.feed_by_id:
             raise PricePathError(f"{spec.file}: feed {spec.feed} is not in the parameter set")
-    paths = [read_path(s.file, s.feed, price_exponent(params, s.feed, config)) for s in inputs.specs]
+    paths = [
+        read_path(s.file, s.feed, price_exponent(params, s.feed, config), config.max_bar_move)
+        for s in inputs.specs
+    ]
     primary = paths[0]
     try:
         start = primary.bars[0].time if inputs.start in (None, "first") else parse_time(inputs.start or "")
     except ValueError:
-        raise PricePathError(f"--start: not an ISO 8601 time: {inputs.start!r}") from None
+        raise PricePathError(
+            f"--start: not an ISO 8601 time within 1970..2099: {(inputs.start or '')[:80]!r}"
+        ) from None
     bars = [b for b in primary.bars if b.time >= start]
     if inputs.bars:
         bars = bars[: inputs.bars]
     if len(bars) < 1:
-        raise PricePathError(f"{primary.source}: no bar at or after {inputs.start}")
+        raise PricePathError(f"{primary.source}: no bar at or after {(inputs.start or '')[:80]}")
     end = bars[-1].time + primary.spacing
     windowed = [p.window(bars[0].time, end) for p in paths]
     for path in windowed:
@@ -138,8 +144,8 @@ def make_population(
     population: PopulationConfig | None = None,
 ) -> Population:
     """The seeded population, sized so that every parameter set accepts it."""
-    if accounts < 1:
-        raise SimulationError("--accounts must be at least 1")
+    if not 1 <= accounts <= MAX_ACCOUNTS:
+        raise SimulationError(f"--accounts must be within 1..{MAX_ACCOUNTS:,}, got {accounts:,}")
     ledgers = [initial_ledger(p, paths) for p in param_sets]
     feeds = [p.feed for p in paths]
     return generate(accounts, seed, ledgers, feeds, population, config.quote_decimals)

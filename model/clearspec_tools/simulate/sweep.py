@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from clearspec.errors import ClearingError
-from clearspec.params import PPM, ProtocolParams
+from clearspec.params import MAX_AMOUNT, PPM, ProtocolParams
 from clearspec.params_file import params_from_json, params_to_json
 from clearspec_tools.simulate.engine import SimConfig
 from clearspec_tools.simulate.paths import scaled_decimal
@@ -92,16 +92,35 @@ def parse_axis(text: str) -> tuple[str, list[str]]:
     return key.strip(), items
 
 
+def _integer(key: str, value: str, low: int, high: int) -> int:
+    """An axis value that must be an integer within ``low..high``: refused, never clamped."""
+    if len(value) > 40:
+        raise SweepError(f"{key}={value[:40]}...: expected an integer within {low}..{high}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise SweepError(f"{key}={value}: expected an integer within {low}..{high}") from None
+    if not low <= number <= high:
+        raise SweepError(f"{key}={value}: must be within {low}..{high}")
+    return number
+
+
 def _scale_maintenance(data: dict[str, Any], value: str) -> None:
     """Every market's first-tier maintenance fraction set to ``value`` ppm, the other
-    tiers scaled in proportion, each at most its initial fraction (MRG-2)."""
-    target = int(value)
+    tiers scaled in proportion. A value that would put a tier outside ``1..`` its
+    initial fraction (MRG-2) is refused, not clamped: the table shows what ran."""
+    target = _integer("maintenance_ppm", value, 1, PPM)
     for market in data["markets"]:
         tiers = market["tiers"]
         first = int(tiers[0]["maintenance_ppm"])
-        for tier in tiers:
+        for i, tier in enumerate(tiers):
             scaled = int(tier["maintenance_ppm"]) * target // first
-            tier["maintenance_ppm"] = str(min(max(scaled, 1), int(tier["initial_ppm"])))
+            if not 1 <= scaled <= int(tier["initial_ppm"]):
+                raise SweepError(
+                    f"maintenance_ppm={value}: market {market.get('market_id')} tier {i} would get "
+                    f"maintenance {scaled} ppm, outside 1..its initial {tier['initial_ppm']} ppm (MRG-2)"
+                )
+            tier["maintenance_ppm"] = str(scaled)
 
 
 def _set_path(data: Any, parts: list[str], value: str, key: str) -> int:
@@ -143,14 +162,17 @@ def apply_axis(data: dict[str, Any], config: SimConfig, key: str, value: str) ->
             _scale_maintenance(data, value)
             return config
         if key == "insurance_fund":
-            amount, _ = scaled_decimal(value, config.quote_decimals)
+            amount, exact = scaled_decimal(value, config.quote_decimals)
+            if not exact or amount > MAX_AMOUNT:
+                raise SweepError(
+                    f"insurance_fund={value}: expected an amount within 0..10**30 base units, "
+                    f"with at most {config.quote_decimals} decimals"
+                )
             return replace(config, insurance_fund=amount)
         if key == "premium_ppm":
-            return replace(config, premium_ppm=int(value))
+            return replace(config, premium_ppm=_integer(key, value, -PPM, PPM))
         if key in CONFIG_AXES:
-            number = int(value)
-            if not 0 <= number <= PPM:
-                raise SweepError(f"{key}={value}: must be within 0..{PPM}")
+            number = _integer(key, value, 0, PPM)
             if key == "liquidation_price_ppm":
                 return replace(config, liquidation_price_ppm=number)
             return replace(config, liquidation_chunk_ppm=number)
@@ -214,6 +236,7 @@ def run_job(job: Job) -> Row:
         "checks_run": sum(result.checks.runs.values()),
         "checks_passed": sum(result.checks.passed.values()),
         "passed": result.passed,
+        "refused": sum(result.refused.values()),
         "seconds": round(time.perf_counter() - started, 2),
     }
 
@@ -276,8 +299,11 @@ def table(rows: Sequence[Row]) -> str:
         cells = [str(row["axes"][a]) for a in axes] + [str(row["seed"])]
         for key, _ in COLUMNS:
             if key == "checks":
+                refused = f" {row['refused']} REFUSED" if row.get("refused") else ""
                 cells.append(
-                    f"{row['checks_passed']}/{row['checks_run']}" + ("" if row["passed"] else " FAIL")
+                    f"{row['checks_passed']}/{row['checks_run']}"
+                    + ("" if row["passed"] else " FAIL")
+                    + refused
                 )
             elif isinstance(row[key], float):
                 cells.append(f"{row[key]:,.2f}")

@@ -2,7 +2,9 @@
 
 ``generate --out DIR`` writes the suite, ``run [DIR] (--impl CMD | --reference)``
 runs it against an implementation over the runner protocol (VEC-6) and
-``validate DIR`` checks a suite's files against the schema and the index.
+``validate DIR`` checks a suite's files against the schema and the index (not
+the expectations: a case edited and re-hashed validates), and ``confirm DIR``
+re-runs every case through the reference to check the expectations themselves.
 Handlers import their machinery lazily, so other commands do not pay for it.
 Exit status: 0 when everything passed or validated, 1 when a case did not
 pass or a file did not validate, 2 for unusable input (no suite, a bad
@@ -18,11 +20,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from clearspec_tools.inputs import workers_option
+
 
 def _generate(args: argparse.Namespace) -> int:
-    from clearspec_tools.vectors.generate import write_suite
+    from clearspec_tools.inputs import output_folder
+    from clearspec_tools.vectors.generate import GeneratorError, check_replaceable, write_suite
 
-    out = Path(args.out)
+    out = output_folder(args.out, "--out")
+    try:
+        check_replaceable(out)
+    except GeneratorError as error:
+        print(f"clearspec vectors generate: {error}", file=sys.stderr)
+        return 2
     began = time.perf_counter()
     last = [0.0]
 
@@ -108,22 +118,55 @@ def _validate(args: argparse.Namespace) -> int:
     return 0 if not problems and checked > 0 else 1
 
 
+def _confirm(args: argparse.Namespace) -> int:
+    from clearspec_tools.vectors.confirm import confirm_suite
+    from clearspec_tools.vectors.runner import SuiteError, load_suite
+
+    try:
+        suite = load_suite(Path(args.dir))
+    except SuiteError as error:
+        print(f"clearspec vectors confirm: {error}", file=sys.stderr)
+        return 2
+
+    def progress(done: int, total: int) -> None:
+        print(f"[vectors] confirmed {done}/{total} cases", file=sys.stderr, flush=True)
+
+    result = confirm_suite(suite, progress=None if args.quiet else progress)
+    for problem in result.problems[:100]:
+        print(problem)
+    if len(result.problems) > 100:
+        print(f"... and {len(result.problems) - 100} more")
+    print(f"{result.checked} cases confirmed against the reference, {len(result.problems)} problems")
+    return 0 if result.ok else 1
+
+
+MAX_SECONDS = 86_400.0  # a timeout beyond a day is a typo (and inf never ends)
+
+
 def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be positive")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text[:40]!r}") from None
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be within 0..{MAX_SECONDS:g} seconds, got {text[:40]}")
     return value
 
 
 def _count(text: str) -> int:
-    value = int(text)
+    if len(text) > 20:
+        raise argparse.ArgumentTypeError(f"expected a count, got {text[:20]!r}...")
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
-    """Add the ``vectors`` command with ``generate``, ``run`` and ``validate``."""
+    """Add the ``vectors`` command with ``generate``, ``run``, ``validate`` and ``confirm``."""
     vectors = commands.add_parser(
         "vectors", help="conformance vectors: generate the suite, run it, validate it"
     )
@@ -162,10 +205,10 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     )
     run.add_argument(
         "--jobs",
-        type=_count,
+        type=workers_option,
         default=1,
         metavar="N",
-        help="run N instances of the implementation side by side (default 1)",
+        help="run N instances of the implementation side by side, 1..4 per core (default 1)",
     )
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--only", metavar="PATTERN", help="case ids: a glob (with * ? [) or a substring")
@@ -177,3 +220,12 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     validate.add_argument("dir", metavar="DIR", help="suite directory")
     validate.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
     validate.set_defaults(handler=_validate)
+
+    confirm = sub.add_parser(
+        "confirm",
+        help="re-run every case through the reference model: are the expectations the reference's? "
+        "(validate checks only the files and their hashes)",
+    )
+    confirm.add_argument("dir", metavar="DIR", help="suite directory, bundle.jsonl or case file")
+    confirm.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
+    confirm.set_defaults(handler=_confirm)

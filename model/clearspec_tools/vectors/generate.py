@@ -232,6 +232,44 @@ def _file_bytes(case: dict[str, Any]) -> bytes:
     return (json.dumps(case, sort_keys=True, indent=1, ensure_ascii=True) + "\n").encode("ascii")
 
 
+SUITE_ENTRIES = frozenset({"index.json", "bundle.jsonl", "cases", "schema"})
+
+
+def check_replaceable(out: Path) -> None:
+    """``out`` is empty or holds a previous suite and nothing else: its index, bundle,
+    schema folder and only the case files its index lists. Anything else (a foreign
+    file, a case file no index lists) raises :class:`GeneratorError` before a byte is
+    deleted: the generator replaces a suite, never a folder someone else uses."""
+    if not out.is_dir():
+        return
+    foreign = sorted(entry.name for entry in out.iterdir() if entry.name not in SUITE_ENTRIES)
+    if foreign:
+        raise GeneratorError(
+            f"--out {out}: holds {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}, "
+            "which is not part of a suite: give an empty folder or a previous suite's"
+        )
+    cases = out / "cases"
+    if not cases.exists():
+        return
+    index = out / "index.json"
+    try:
+        data = json.loads(index.read_bytes()) if index.is_file() else None
+    except (OSError, ValueError, RecursionError):
+        data = None
+    listed = data.get("cases") if isinstance(data, dict) and data.get("format") == INDEX_FORMAT else None
+    if not isinstance(listed, list):
+        raise GeneratorError(f"--out {out}: has a cases/ folder but no suite index.json: not replacing it")
+    known = {e.get("path") for e in listed if isinstance(e, dict)}
+    for file in sorted(cases.rglob("*")):
+        if file.is_dir():
+            continue
+        relative = file.relative_to(out).as_posix()
+        if relative not in known or file.is_symlink():
+            raise GeneratorError(
+                f"--out {out}: {relative} is not a case of the suite there: not replacing it"
+            )
+
+
 def write_suite(out: Path, progress: Progress | None = None, walks: int = WALKS) -> int:
     """Write the whole suite under ``out`` (replacing what a previous run wrote);
     return the number of cases."""
@@ -240,6 +278,7 @@ def write_suite(out: Path, progress: Progress | None = None, walks: int = WALKS)
     if len(set(ids)) != len(ids):
         duplicate = next(i for i in ids if ids.count(i) > 1)
         raise GeneratorError(f"two cases share the id {duplicate}")
+    check_replaceable(out)
     cases_dir = out / "cases"
     if cases_dir.exists():
         shutil.rmtree(cases_dir)

@@ -5,21 +5,25 @@ one JSON line per request and reads one JSON line back, with a deadline. It
 never blocks past the deadline: standard input and output are non-blocking
 pipes driven by one selector, so an implementation that stops reading (a full
 input pipe) is as much a hang as one that stops writing. Standard error is
-drained by a thread into a short buffer of its last lines, so a chatty
-implementation cannot fill that pipe and stall either.
+drained by the same selector into a bounded tail (the last ``STDERR_TAIL``
+bytes of each case), so a chatty implementation can neither fill that pipe and
+stall nor fill the runner's memory. No read ever blocks: a child the adapter
+forked that keeps a pipe open after the adapter exited cannot hold the runner,
+and every exit path kills the adapter's whole process group.
 
 Every way the exchange can go wrong raises :class:`ProtocolFailure` with a
 kind: ``start`` (the command does not start or fails the hello), ``crash`` (it
 exited or closed its output), ``hang`` (no answer before the deadline),
-``garbage`` (a line that is not a JSON object). The caller decides what a
-well-formed but wrong answer is (``bad-shape``) and restarts the process after
-any failure: after one, the stream can no longer be trusted to be in step.
+``garbage`` (a line that is not a JSON object), ``oversize`` (an answer line
+longer than ``MAX_LINE``), ``duplicate`` (more than one answer to one request).
+The caller decides what a well-formed but wrong answer is (``bad-shape``) and
+restarts the process after any failure: after one, the stream can no longer be
+trusted to be in step.
 POSIX only (non-blocking pipes, process groups).
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import os
@@ -27,24 +31,28 @@ import selectors
 import shlex
 import signal
 import subprocess
-import threading
 import time
-from typing import IO, Any
+from typing import Any
 
 PROTOCOL_VERSION = 1
-MAX_LINE = 256 * 1024 * 1024  # an answer longer than this is garbage, not a state
-STDERR_LINES = 20
+# The largest answer of the suite is tens of kilobytes; 16 MiB is far beyond any
+# state a case builds, and reading it takes well under a second.
+MAX_LINE = 16 * 1024 * 1024
+STDERR_TAIL = 64 * 1024  # bytes of standard error kept per case (the last ones)
+STDERR_LINES = 20  # lines of that tail shown in the report
 READ_CHUNK = 1 << 16
-KINDS = ("start", "crash", "hang", "garbage", "bad-shape")
+POLL = 0.05  # seconds between looks at whether the adapter itself has exited
+KINDS = ("start", "crash", "hang", "garbage", "oversize", "duplicate", "bad-shape")
 
 
 class ProtocolFailure(Exception):
     """VEC-7: the implementation did not give a valid answer; ``kind`` says how."""
 
-    def __init__(self, kind: str, detail: str) -> None:
+    def __init__(self, kind: str, detail: str, seq: int | None = None) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
+        self.seq = seq  # for a duplicate: the request answered twice, when it is an earlier one
 
 
 def split_command(command: str) -> list[str]:
@@ -82,8 +90,8 @@ class Implementation:
         self._process: subprocess.Popen[bytes] | None = None
         self._selector: selectors.BaseSelector | None = None
         self._buffer = bytearray()
-        self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
-        self._stderr_thread: threading.Thread | None = None
+        self._stderr = bytearray()
+        self.answered: set[int] = set()  # the seqs this process has answered since it started
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -95,7 +103,8 @@ class Implementation:
         """Start the process and exchange hellos (VEC-6 step 1); returns the hello answer."""
         self.close()
         self.starts += 1
-        self._stderr = collections.deque(maxlen=STDERR_LINES)
+        self._stderr = bytearray()
+        self.answered = set()
         try:
             self._process = subprocess.Popen(
                 self.argv,
@@ -111,13 +120,12 @@ class Implementation:
             raise ProtocolFailure("start", f"cannot run {shlex.join(self.argv)}: {error.strerror}") from None
         process = self._process
         assert process.stdin is not None and process.stdout is not None and process.stderr is not None
-        os.set_blocking(process.stdin.fileno(), False)
-        os.set_blocking(process.stdout.fileno(), False)
+        for stream in (process.stdin, process.stdout, process.stderr):
+            os.set_blocking(stream.fileno(), False)
         self._selector = selectors.DefaultSelector()
         self._selector.register(process.stdout.fileno(), selectors.EVENT_READ)
+        self._selector.register(process.stderr.fileno(), selectors.EVENT_READ)
         self._buffer = bytearray()
-        self._stderr_thread = threading.Thread(target=self._drain, args=(process.stderr,), daemon=True)
-        self._stderr_thread.start()
         hello = {"cmd": "hello", "protocol": PROTOCOL_VERSION, "suite_version": suite_version}
         try:
             answer = self.request(hello, timeout)
@@ -133,62 +141,56 @@ class Implementation:
         self.info = info if isinstance(info, dict) else {}
         return answer
 
-    def stop(self, grace: float = 2.0) -> None:
-        """VEC-6 step 3: ask it to stop, then make sure it has."""
+    def stop(self, grace: float = 2.0) -> bytes:
+        """VEC-6 step 3: ask it to stop, then make sure it has (its whole process group).
+        Returns what it wrote on standard output after its last answer (a duplicate
+        answer to the last request, for instance): nothing, from a correct adapter."""
+        extra = b""
         if self.running:
             with contextlib.suppress(ProtocolFailure):
                 self._send_only(b'{"cmd":"stop"}\n')
-            assert self._process is not None
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(grace)
+            extra = self._collect(time.monotonic() + grace)
         self.close()
+        return extra
+
+    def unsolicited(self) -> bytes:
+        """Output already waiting before a request is sent: an answer nobody asked for."""
+        if self._process is None or self._selector is None:
+            return b""
+        with contextlib.suppress(ProtocolFailure):
+            self._pump(0.0)
+        return bytes(self._buffer).strip()
 
     def kill(self) -> None:
         """Kill the whole process group (a shell wrapper's children included)."""
-        process = self._process
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                process.kill()
-        if process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):  # an unkillable process: give up
-                process.wait(5)
         self.close()
 
     def close(self) -> None:
+        """Kill the process group, whatever state the adapter is in (its direct child may
+        have exited while a grandchild holds the pipes), reap it and close the pipes.
+        Never blocks on a pipe: nothing here reads."""
         process, self._process = self._process, None
         if self._selector is not None:
             self._selector.close()
             self._selector = None
         if process is None:
             return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
         if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+            with contextlib.suppress(OSError):
                 process.kill()
-            process.wait()
-        for stream in (process.stdin, process.stdout):
+        with contextlib.suppress(subprocess.TimeoutExpired):  # an unkillable process: give up on it
+            process.wait(5)
+        for stream in (process.stdin, process.stdout, process.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
-        if self._stderr_thread is not None:
-            self._stderr_thread.join(1.0)
-            self._stderr_thread = None
-        if process.stderr is not None:
-            process.stderr.close()
 
     def stderr_tail(self) -> list[str]:
-        """The last lines the implementation wrote to standard error."""
-        return list(self._stderr)
-
-    def _drain(self, stream: IO[bytes]) -> None:
-        try:
-            for line in stream:
-                self._stderr.append(line.decode("utf-8", "replace").rstrip("\n")[:500])
-        except (OSError, ValueError):
-            return
+        """The last lines the implementation wrote to standard error during this case."""
+        text = bytes(self._stderr).decode("utf-8", "replace")
+        return [line[:500] for line in text.splitlines()[-STDERR_LINES:]]
 
     # --- one exchange -------------------------------------------------------------------------
 
@@ -199,6 +201,7 @@ class Implementation:
 
     def request_bytes(self, data: bytes, timeout: float) -> dict[str, Any]:
         """:meth:`request` for a request already serialised (one line, ``\\n``-terminated)."""
+        self._stderr = bytearray()
         line = self._exchange(data, time.monotonic() + timeout, timeout)
         try:
             answer = json.loads(line)
@@ -206,6 +209,14 @@ class Implementation:
             raise ProtocolFailure("garbage", f"not JSON: {_clip_bytes(line)}") from None
         if not isinstance(answer, dict):
             raise ProtocolFailure("garbage", f"not a JSON object: {_clip_bytes(line)}")
+        if self._buffer.strip():
+            # A second line in the same reads as the answer: it answered twice. The
+            # first line names the request it answers: an earlier one is to blame.
+            got = answer.get("seq")
+            earlier = got if type(got) is int and got in self.answered else None
+            raise ProtocolFailure(
+                "duplicate", f"more output after its answer: {_clip_bytes(bytes(self._buffer))}", earlier
+            )
         return answer
 
     def _send_only(self, data: bytes) -> None:
@@ -221,8 +232,8 @@ class Implementation:
         process, selector = self._process, self._selector
         if process is None or selector is None:
             raise ProtocolFailure("crash", "the implementation is not running")
-        assert process.stdin is not None and process.stdout is not None
-        stdin, stdout = process.stdin.fileno(), process.stdout.fileno()
+        assert process.stdin is not None
+        stdin = process.stdin.fileno()
         pending = memoryview(data)
         # Most requests fit in the pipe at once: write first, select only if not.
         pending = pending[self._write(stdin, pending) :]
@@ -240,22 +251,57 @@ class Implementation:
                         self.kill()
                     return line
                 if len(self._buffer) > MAX_LINE:
-                    raise ProtocolFailure("garbage", f"an answer line longer than {MAX_LINE} bytes")
+                    self.kill()
+                    raise ProtocolFailure("oversize", f"an answer line longer than {MAX_LINE} bytes (killed)")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.kill()
                     raise ProtocolFailure("hang", f"no answer within {timeout:g} s (killed)")
-                for key, _ in selector.select(remaining):
-                    if key.fd == stdin:
-                        pending = pending[self._write(stdin, pending) :]
-                        if not pending:
-                            selector.unregister(stdin)
-                    else:
-                        self._read(stdout)
+                if process.poll() is not None and not self._pump(0.0):
+                    # The adapter exited and nothing is left to read now: whatever
+                    # child may still hold its output, it is not answering.
+                    raise self._crashed("exited")
+                pending = self._pump(min(remaining, POLL), stdin, pending)
         finally:
             if pending and self._selector is not None:
                 with contextlib.suppress(KeyError, ValueError):
                     selector.unregister(stdin)
+
+    def _pump(self, wait: float, stdin: int = -1, pending: memoryview | None = None) -> Any:
+        """One round of the selector: write what is pending of a request, read what
+        is ready on standard output (into the buffer) and standard error (into the
+        bounded tail). Returns the rest of ``pending``, or, without it, whether
+        anything was read."""
+        selector = self._selector
+        process = self._process
+        if selector is None or process is None:
+            raise ProtocolFailure("crash", "the implementation is not running")
+        assert process.stdout is not None and process.stderr is not None
+        stdout, stderr = process.stdout.fileno(), process.stderr.fileno()
+        progress = False
+        for key, _ in selector.select(wait):
+            if key.fd == stdin and pending is not None:
+                pending = pending[self._write(stdin, pending) :]
+                if not pending:
+                    selector.unregister(stdin)
+            elif key.fd == stdout:
+                progress = self._read(stdout) or progress
+            elif key.fd == stderr:
+                self._read_stderr(stderr)
+        return pending if pending is not None else progress
+
+    def _collect(self, deadline: float) -> bytes:
+        """Everything it writes on standard output until it closes it or ``deadline``."""
+        while time.monotonic() < deadline and self._process is not None:
+            try:
+                read = self._pump(min(POLL, max(deadline - time.monotonic(), 0.0)))
+                if not read and self._process.poll() is not None and not self._pump(0.0):
+                    break
+            except ProtocolFailure:
+                break  # it closed its output: all is collected
+            if len(self._buffer) > MAX_LINE:
+                break
+        return bytes(self._buffer).strip()
 
     def _write(self, fd: int, data: memoryview) -> int:
         if not data:
@@ -267,14 +313,29 @@ class Implementation:
         except (BrokenPipeError, ConnectionResetError):
             raise self._crashed("stopped reading its input") from None
 
-    def _read(self, fd: int) -> None:
+    def _read(self, fd: int) -> bool:
         try:
             chunk = os.read(fd, READ_CHUNK)
         except BlockingIOError:
-            return
+            return False
         if not chunk:
             raise self._crashed("closed its output")
         self._buffer += chunk
+        return True
+
+    def _read_stderr(self, fd: int) -> None:
+        try:
+            chunk = os.read(fd, READ_CHUNK)
+        except (BlockingIOError, OSError):
+            return
+        if not chunk:
+            if self._selector is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(fd)  # closed: never ready again
+            return
+        self._stderr += chunk
+        if len(self._stderr) > STDERR_TAIL:
+            del self._stderr[: len(self._stderr) - STDERR_TAIL]
 
     def _crashed(self, what: str) -> ProtocolFailure:
         process = self._process

@@ -23,6 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clearspec_tools.inputs import (
+    MAX_SUITE_FILE_BYTES,
+    InputError,
+    decode_utf8,
+    load_json,
+    parse_json,
+    read_bytes,
+)
 from clearspec_tools.vectors.case import FORMAT, SUITE_VERSION
 from clearspec_tools.vectors.compare import Difference, check_shape, expected_answer, first_difference, show
 from clearspec_tools.vectors.protocol import KINDS, Implementation, ProtocolFailure
@@ -80,25 +88,26 @@ def _check_case(case: Any, where: str) -> dict[str, Any]:
 
 
 def _read_json(path: Path) -> Any:
+    """A suite file: a regular file within the size limit, UTF-8, JSON nested at most
+    ``MAX_JSON_DEPTH`` levels (clearspec_tools.inputs)."""
     try:
-        return json.loads(path.read_bytes())
-    except OSError as error:
-        raise SuiteError(f"{path}: {error.strerror}") from None
-    except ValueError as error:
-        raise SuiteError(f"{path}: not JSON: {error}") from None
+        return load_json(path, "suite file", MAX_SUITE_FILE_BYTES)
+    except InputError as error:
+        raise SuiteError(str(error)) from None
 
 
 def _read_lines(path: Path) -> Iterator[tuple[int, Any]]:
     try:
-        with path.open("rb") as stream:
-            for number, line in enumerate(stream, 1):
-                if line.strip():
-                    try:
-                        yield number, json.loads(line)
-                    except ValueError as error:
-                        raise SuiteError(f"{path}:{number}: not JSON: {error}") from None
-    except OSError as error:
-        raise SuiteError(f"{path}: {error.strerror}") from None
+        data = read_bytes(path, "suite file", MAX_SUITE_FILE_BYTES)
+    except InputError as error:
+        raise SuiteError(str(error)) from None
+    for number, line in enumerate(data.splitlines(), 1):
+        if line.strip():
+            where = f"{path}:{number}"
+            try:
+                yield number, parse_json(decode_utf8(line, where), where)
+            except InputError as error:
+                raise SuiteError(str(error)) from None
 
 
 def load_suite(path: Path) -> Suite:
@@ -116,6 +125,9 @@ def load_suite(path: Path) -> Suite:
             for i, entry in enumerate(entries):
                 if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
                     raise SuiteError(f"{index}: cases[{i}] has no path")
+                relative = Path(entry["path"])
+                if relative.is_absolute() or ".." in relative.parts:
+                    raise SuiteError(f"{index}: cases[{i}].path {entry['path']!r} leaves the suite folder")
                 case_path = path / entry["path"]
                 cases.append(_check_case(_read_json(case_path), str(case_path)))
         else:
@@ -124,7 +136,7 @@ def load_suite(path: Path) -> Suite:
             )
     elif path.suffix == ".jsonl":
         cases = [_check_case(c, f"{path}:{n}") for n, c in _read_lines(path)]
-    elif path.is_file():
+    elif path.exists():  # a device or FIFO is named as such by the input boundary
         cases = [_check_case(_read_json(path), str(path))]
     else:
         raise SuiteError(f"{path}: no such file or directory")
@@ -275,7 +287,12 @@ def run_case(impl: Implementation, seq: int, case: dict[str, Any], timeout: floa
         "description": case.get("description", ""),
     }
     message = impl.request_bytes(_request_bytes(seq, case), timeout)
+    got = message.get("seq")
+    if type(got) is int and got != seq and got in impl.answered:
+        # An earlier request answered again: that case is to blame, not this one.
+        raise ProtocolFailure("duplicate", f"a second answer to request {got}: {_clip_message(message)}", got)
     answer = check_shape(message, seq, len(case["steps"]))
+    impl.answered.add(seq)
     if answer.skipped is not None:
         return CaseResult(verdict="skipped", detail=answer.skipped, **base)
     difference = first_difference(expected_answer(case), answer)
@@ -284,6 +301,11 @@ def run_case(impl: Implementation, seq: int, case: dict[str, Any], timeout: floa
     return CaseResult(
         verdict="failed", difference=difference, action=_action_type(case, difference.step), **base
     )
+
+
+def _clip_message(message: dict[str, Any], limit: int = 200) -> str:
+    text = json.dumps(message, separators=(",", ":"), default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def run_suite(
@@ -317,11 +339,28 @@ def run_suite(
 
     instances: list[Implementation] = []
 
+    def blame(index: int, detail: str) -> None:
+        """Case ``index`` was answered more than once: an error, whatever it passed as."""
+        case = cases[index]
+        with lock:
+            old = results[index]
+            results[index] = CaseResult(
+                id=case["id"],
+                verdict="error",
+                rules=list(case.get("rules", [])),
+                description=case.get("description", ""),
+                kind="duplicate",
+                detail=detail,
+            )
+            if old is not None and old.verdict == "passed":
+                state["bad"] += 1
+
     def worker() -> None:
         impl = Implementation(argv, cwd=cwd, env=env)
         with lock:
             instances.append(impl)
         start_failures = 0
+        last: int | None = None  # the last case this instance answered, still running
         try:
             while not stop.is_set():
                 with lock:
@@ -329,7 +368,18 @@ def run_suite(
                     state["next"] += 1
                 if index >= len(cases):
                     return
-                result = _one(impl, index, cases[index], suite.suite_version, timeout, start_timeout)
+                if last is not None and impl.running:
+                    extra = impl.unsolicited()
+                    if extra:
+                        blame(last, f"more output after its answer: {extra[:200]!r}")
+                        impl.kill()
+                try:
+                    result = _one(impl, index, cases[index], suite.suite_version, timeout, start_timeout)
+                except _EarlierDuplicate as earlier:
+                    blame(earlier.seq, earlier.detail)
+                    # This case met a stream out of step: it runs again on a fresh start.
+                    result = _one(impl, index, cases[index], suite.suite_version, timeout, start_timeout)
+                last = index if impl.running else None
                 start_failures = start_failures + 1 if result.kind == "start" else 0
                 with lock:
                     results[index] = result
@@ -347,7 +397,9 @@ def run_suite(
                         report.aborted = f"the implementation failed to start {start_failures} times in a row"
                         stop.set()
         finally:
-            impl.stop()
+            extra = impl.stop()
+            if extra and last is not None:
+                blame(last, f"more output after its answer: {extra[:200]!r}")
             with lock:
                 report.starts += impl.starts
 
@@ -397,7 +449,18 @@ def _one(
     except ProtocolFailure as failure:
         stderr = impl.stderr_tail()
         impl.kill()  # out of step after any failure: the next case starts afresh
+        if failure.seq is not None and failure.seq != seq:
+            raise _EarlierDuplicate(failure.seq, failure.detail) from None
         return CaseResult(verdict="error", kind=failure.kind, detail=failure.detail, stderr=stderr, **base)
+
+
+class _EarlierDuplicate(Exception):
+    """An answer to an earlier request arrived while a later one was awaited."""
+
+    def __init__(self, seq: int, detail: str) -> None:
+        super().__init__(detail)
+        self.seq = seq
+        self.detail = detail
 
 
 # --- the report -------------------------------------------------------------------------------

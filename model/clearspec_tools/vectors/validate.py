@@ -9,14 +9,16 @@ Checks, and lists every problem found (not only the first):
 * ``bundle.jsonl``: the same cases in the same order;
 * ``schema/case.schema.json``: the schema this package ships.
 
-It checks the files, not the expectations: ``clearspec vectors run --reference``
-checks those, by running the reference on them.
+What it proves, and what it does not: the files are well formed and agree with
+each other and with the index's hashes. It does not prove the expectations are
+the reference's: a case whose expected result was edited, its digests and its
+index hash recomputed, passes. ``clearspec vectors confirm DIR`` checks the
+expectations, by running every case through the reference model in process.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,21 +26,19 @@ from typing import Any
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
+from clearspec_tools.inputs import MAX_SUITE_FILE_BYTES, InputError, decode_utf8, parse_json, read_bytes
 from clearspec_tools.vectors import schemas
 from clearspec_tools.vectors.codec import digest
 from clearspec_tools.vectors.runner import INDEX_FORMAT
 
 
 def _load(path: Path, problems: list[str]) -> tuple[bytes, Any] | None:
+    """A suite file through the input boundary (size, UTF-8, JSON depth)."""
     try:
-        raw = path.read_bytes()
-    except OSError as error:
-        problems.append(f"{path}: {error.strerror}")
-        return None
-    try:
-        return raw, json.loads(raw)
-    except ValueError as error:
-        problems.append(f"{path}: not JSON: {error}")
+        raw = read_bytes(path, "suite file", MAX_SUITE_FILE_BYTES)
+        return raw, parse_json(decode_utf8(raw, str(path)), str(path))
+    except InputError as error:
+        problems.append(str(error))
         return None
 
 
@@ -103,7 +103,7 @@ def validate_suite(folder: Path, progress: Callable[[int, int], None] | None = N
     for n, entry in enumerate(entries, 1):
         path = entry.get("path")
         where = f"cases[{n - 1}] ({entry.get('id')})"
-        if not isinstance(path, str) or ".." in Path(path).parts:
+        if not isinstance(path, str) or ".." in Path(path).parts or Path(path).is_absolute():
             problems.append(f"{where}: no usable path")
             cases.append(None)
             continue
@@ -132,14 +132,21 @@ def validate_suite(folder: Path, progress: Callable[[int, int], None] | None = N
 
     bundle = folder / "bundle.jsonl"
     if bundle.is_file():
-        with bundle.open("rb") as stream:
-            lines = [line for line in stream if line.strip()]
+        try:
+            lines = [
+                line
+                for line in read_bytes(bundle, "suite file", MAX_SUITE_FILE_BYTES).splitlines()
+                if line.strip()
+            ]
+        except InputError as error:
+            problems.append(str(error))
+            lines = []
         if len(lines) != len(entries):
             problems.append(f"bundle.jsonl: {len(lines)} lines for {len(entries)} cases")
         for i, (line, case) in enumerate(zip(lines, cases, strict=False)):
             try:
-                same = json.loads(line) == case
-            except ValueError:
+                same = parse_json(decode_utf8(line, "bundle.jsonl"), "bundle.jsonl") == case
+            except InputError:
                 same = False
             if not same and case is not None:
                 problems.append(f"bundle.jsonl:{i + 1}: not the case file {entries[i].get('path')}")
