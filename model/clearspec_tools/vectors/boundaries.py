@@ -27,7 +27,7 @@ from clearspec.actions import (
 )
 from clearspec.margin import account_risk
 from clearspec.params import MAX_AMOUNT, PPM
-from clearspec.state import Ledger, OraclePrice
+from clearspec.state import Ledger
 from clearspec.transition import apply
 from clearspec_tools.examples import BTC, USD, example_genesis, signed_update, usd_price
 from clearspec_tools.vectors.generate import Draft, draft_from
@@ -135,7 +135,7 @@ def margin_drafts() -> Iterator[Draft]:
 
     def at_price(price: int) -> Ledger:
         old = lean.prices[feed]
-        return replace(lean, prices=lean.prices.set(feed, OraclePrice(price, old.round, old.updated_at)))
+        return replace(lean, prices=lean.prices.set(feed, replace(old, price=price)))
 
     def healthy(price: int) -> bool:
         r = account_risk(at_price(price), lean.account("alice"))
