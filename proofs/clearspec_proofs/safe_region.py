@@ -639,6 +639,8 @@ def replay(params: ProtocolParams, example: Counterexample) -> Counterexample:
         timestamp=ledger.now,
         round_=1,
         keys=_signing_keys(params),
+        deployment=params.deployment_id,
+        decimals=params.feed_by_id[example.feed].price_decimals,
     )
     shown = replace(
         example,
