@@ -227,9 +227,14 @@ def test_par2_a_deployment_id_is_required_and_newline_free() -> None:
 
 def test_par2_the_new_oracle_parameters_are_validated() -> None:
     params = example_params()
-    for change in ({"max_round_step": 0}, {"breaker_interval": 0}, {"max_interval_move_ppm": 1_000_001}):
+    oracle = params.oracle
+    for bad in (
+        replace(oracle, max_round_step=0),
+        replace(oracle, breaker_interval=0),
+        replace(oracle, max_interval_move_ppm=1_000_001),
+    ):
         with pytest.raises(ClearingError) as caught:
-            revise(params, oracle=replace(params.oracle, **change))
+            revise(params, oracle=bad)
         assert caught.value.code is ErrorCode.INVALID_PARAMS
 
 
