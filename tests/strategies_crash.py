@@ -63,11 +63,13 @@ LOSS_SCALE = 10**18  # ADL-6, restated here (spec/deleveraging.md)
 
 
 def _crash_params() -> ProtocolParams:
-    """The example parameters with one-second breaker intervals (ORA-10): a crash
-    of several rounds, each within ORA-9, a second or more apart, is accepted, so
-    the machine reaches the gaps past bankruptcy it is about."""
+    """The example parameters with one-second breaker intervals that bound a move
+    to 100 % (ORA-10): a crash of several rounds, each within ORA-9, is accepted
+    (rounds within one second are bounded together, and only a rise past twice
+    the reference is refused), so the machine reaches the gaps past bankruptcy
+    it is about."""
     base = example_params()
-    return revise(base, oracle=replace(base.oracle, breaker_interval=1))
+    return revise(base, oracle=replace(base.oracle, breaker_interval=1, max_interval_move_ppm=1_000_000))
 
 
 DELEVERAGE_PARAMS: ProtocolParams = _crash_params()

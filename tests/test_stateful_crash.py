@@ -411,7 +411,7 @@ class CrashMachine(RuleBasedStateMachine):
         """An honest round whose median is ``target``; accepted unless ``expected``.
         The breaker intervals are one second long here (ORA-10): a round at the
         clock value of the feed's last one is bounded together with it, so there
-        the reference machine alone decides."""
+        the reference machine alone decides whether it is accepted."""
         count, spread = data.draw(round_shapes())
         update = oracle_round(
             feed, target, self.ledger.now, self.ledger.prices[feed].round + 1, count, spread
@@ -990,8 +990,9 @@ def test_margin_after_the_final_price_is_fixed() -> None:
         SettleExpiry(DATED_ID, ("carol", "dave")),  # the final price: 55,000
         AdvanceTime(EXPIRY + 60),
         signed_update("BTC-USD", [usd_price(68_000)] * 3, EXPIRY + 60, 2),
-        AdvanceTime(EXPIRY + 120),
-        signed_update("BTC-USD", [usd_price(80_000)] * 3, EXPIRY + 120, 3),
+        # The next breaker interval (ORA-10): 80,000 is within 25 % of 68,000.
+        AdvanceTime(EXPIRY + 3_600),
+        signed_update("BTC-USD", [usd_price(80_000)] * 3, EXPIRY + 3_600, 3),
     ]
     for action in actions:
         ledger = apply(ledger, action)
