@@ -1,9 +1,11 @@
 """The oracle network (spec: oracle.md, rules ORA-*).
 
-A registered set of reporters signs price reports with ed25519. An update is
-accepted only if every report in it is valid; its price is the lower median of
-the reports, which with at most ``f`` faulty reporters among ``n >= 2f + 1``
-reports lies within the range of the honest ones (ORA-8).
+A registered set of reporters signs price reports with ed25519, each for one
+deployment and one feed's decimals (ORA-2). An update is accepted only if every
+report in it is valid; its price is the lower median of the reports, which with
+at most ``f`` faulty reporters among ``n >= 2f + 1`` reports lies within the
+range of the honest ones (ORA-8), and within two circuit breakers: one per
+update (ORA-9) and one per interval of time (ORA-10).
 """
 
 from __future__ import annotations
