@@ -147,10 +147,25 @@ def bad_amounts(draw: st.DrawFn) -> tuple[int, ErrorCode]:
 # --- oracle updates -----------------------------------------------------------------
 
 
-def sign(signer: int, feed: str, price: int, timestamp: int, round_: int) -> PriceReport:
-    """A report of example reporter number ``signer``, validly signed."""
+def _decimals(feed: str) -> int:
+    known = PARAMS.feed_by_id.get(feed)
+    return 6 if known is None else known.price_decimals
+
+
+def sign(
+    signer: int,
+    feed: str,
+    price: int,
+    timestamp: int,
+    round_: int,
+    deployment: str = PARAMS.deployment_id,
+    decimals: int | None = None,
+) -> PriceReport:
+    """A report of example reporter number ``signer``, validly signed (for this
+    deployment and the feed's decimals unless told otherwise)."""
     name, key = KEYS[signer]
-    return sign_report(key, name, feed, price, timestamp, round_)
+    decimals = _decimals(feed) if decimals is None else decimals
+    return sign_report(key, name, deployment, feed, decimals, price, timestamp, round_)
 
 
 @st.composite
@@ -187,10 +202,16 @@ def honest_reports(
 
 
 @st.composite
-def honest_updates(draw: st.DrawFn, feed: str, previous: int, last_round: int, now: int) -> OracleUpdate:
+def honest_updates(
+    draw: st.DrawFn, feed: str, previous: int, last_round: int, now: int, reference: int
+) -> OracleUpdate:
     """A round every check accepts: a quorum or more of fresh, validly signed,
-    distinct reports in a new round, within the band and the circuit breaker."""
+    distinct reports in a new round, within the band and both circuit breakers
+    (the base is kept within the interval's bound of ``reference``, ORA-10,
+    less a margin for the spread)."""
     base = moved(feed, previous, draw(price_moves()))
+    reach = reference * (ORACLE.max_interval_move_ppm - 2 * SPREAD_PPM) // PPM
+    base = min(max(base, reference - reach), reference + reach)
     count = draw(st.integers(ORACLE.quorum, len(KEYS)))
     round_ = last_round + draw(st.sampled_from([1, 1, 1, 2, 7]))
     return OracleUpdate(feed, tuple(draw(honest_reports(feed, base, now, round_, count))))
@@ -220,6 +241,9 @@ FORGERIES: dict[str, ErrorCode] = {
     "out_of_band": ErrorCode.ORACLE_OUT_OF_BAND,
     "circuit_breaker_up": ErrorCode.ORACLE_CIRCUIT_BREAKER,
     "circuit_breaker_down": ErrorCode.ORACLE_CIRCUIT_BREAKER,
+    "wrong_deployment": ErrorCode.ORACLE_WRONG_DEPLOYMENT,
+    "wrong_decimals": ErrorCode.ORACLE_WRONG_DECIMALS,
+    "round_too_far": ErrorCode.ORACLE_ROUND_TOO_FAR,
 }
 
 
@@ -240,6 +264,8 @@ REPORT_FORGERIES: tuple[str, ...] = (
     "round_mismatch",
     "future",
     "stale",
+    "wrong_deployment",
+    "wrong_decimals",
 )
 
 
@@ -252,6 +278,8 @@ class OracleContext:
     last_round: int
     now: int
     last_accepted: OracleUpdate | None
+    # ORA-10: the price in force when the breaker interval holding ``now`` began.
+    reference: int
 
 
 def _flip_bit(signature: bytes, bit: int) -> bytes:
@@ -275,6 +303,9 @@ def forged_updates(draw: st.DrawFn, kind: str, ctx: OracleContext) -> OracleUpda
         return OracleUpdate(feed, ())
     if kind == "unknown_feed":
         return OracleUpdate(UNKNOWN_FEED, tuple(draw(honest_reports(UNKNOWN_FEED, base, now, round_, count))))
+    if kind == "round_too_far":
+        far = ctx.last_round + ORACLE.max_round_step + draw(st.integers(1, 2**64))
+        return OracleUpdate(feed, tuple(honest(round_=far)))
     if kind == "replayed_round":
         old = draw(st.integers(min(0, ctx.last_round) - 3, ctx.last_round))
         return OracleUpdate(feed, tuple(honest(round_=old)))
@@ -309,7 +340,9 @@ def forged_updates(draw: st.DrawFn, kind: str, ctx: OracleContext) -> OracleUpda
         other = next(f for f in (*FEEDS, UNKNOWN_FEED) if f != feed)
         reports[i] = sign(signer, other, r.price, r.timestamp, r.round)
     elif kind == "unknown_reporter":
-        reports[i] = sign_report(STRANGER_KEY, STRANGER, feed, r.price, r.timestamp, r.round)
+        reports[i] = sign_report(
+            STRANGER_KEY, STRANGER, PARAMS.deployment_id, feed, _decimals(feed), r.price, r.timestamp, r.round
+        )
     elif kind == "empty_signature":
         reports[i] = replace(r, signature=b"")
     elif kind == "wrong_key":
@@ -335,6 +368,12 @@ def forged_updates(draw: st.DrawFn, kind: str, ctx: OracleContext) -> OracleUpda
         reports[i] = sign(signer, feed, MAX_AMOUNT + draw(st.integers(1, 10**20)), r.timestamp, r.round)
     elif kind == "round_mismatch":
         reports[i] = sign(signer, feed, r.price, r.timestamp, r.round + draw(st.integers(1, 5)))
+    elif kind == "wrong_deployment":
+        other = draw(st.sampled_from(["clearspec-testnet", f"{PARAMS.deployment_id}-2", "x"]))
+        reports[i] = sign(signer, feed, r.price, r.timestamp, r.round, deployment=other)
+    elif kind == "wrong_decimals":
+        decimals = _decimals(feed) + draw(st.sampled_from([-6, -1, 1, 2, 12]))
+        reports[i] = sign(signer, feed, r.price, r.timestamp, r.round, decimals=decimals)
     elif kind == "future":
         late = now + ORACLE.max_future_skew + draw(st.integers(1, 10_000))
         reports[i] = sign(signer, feed, r.price, late, r.round)

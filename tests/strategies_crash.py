@@ -61,7 +61,18 @@ from tests.strategies import KEYS, ceil_div, sign
 
 LOSS_SCALE = 10**18  # ADL-6, restated here (spec/deleveraging.md)
 
-DELEVERAGE_PARAMS: ProtocolParams = example_params()
+
+def _crash_params() -> ProtocolParams:
+    """The example parameters with one-second breaker intervals that bound a move
+    to 100 % (ORA-10): a crash of several rounds, each within ORA-9, is accepted
+    (rounds within one second are bounded together, and only a rise past twice
+    the reference is refused), so the machine reaches the gaps past bankruptcy
+    it is about."""
+    base = example_params()
+    return revise(base, oracle=replace(base.oracle, breaker_interval=1, max_interval_move_ppm=1_000_000))
+
+
+DELEVERAGE_PARAMS: ProtocolParams = _crash_params()
 
 
 def _socialise_params() -> ProtocolParams:
@@ -171,7 +182,9 @@ class Book:
 
     params: ProtocolParams = field(compare=False, repr=False)
     now: int
-    prices: dict[str, tuple[int, int, int]]  # feed -> (price, round, updated_at)
+    prices: dict[
+        str, tuple[int, int, int, int, int]
+    ]  # feed -> (price, round, updated_at, reference, reference_at)
     balances: dict[str, dict[str, int]]
     positions: dict[str, dict[str, Pos]]
     markets: dict[str, Mkt]
@@ -189,7 +202,10 @@ class Book:
         return Book(
             params=ledger.params,
             now=ledger.now,
-            prices={f: (p.price, p.round, p.updated_at) for f, p in ledger.prices.items()},
+            prices={
+                f: (p.price, p.round, p.updated_at, p.reference, p.reference_at)
+                for f, p in ledger.prices.items()
+            },
             balances={n: dict(a.balances.items()) for n, a in ledger.accounts.items()},
             positions={
                 n: {m: Pos(p.size, p.quote, p.funding_index, p.loss_index) for m, p in a.positions.items()}
@@ -470,17 +486,25 @@ class Book:
         need(nc >= imr, ErrorCode.MARGIN_INSUFFICIENT)
 
     def _oracle(self, update: OracleUpdate) -> None:
-        """Only what the machine's honest rounds can break: replay and ORA-9. The
-        median is the lower one (ORA-7)."""
+        """Only what the machine's honest rounds can break: replay, ORA-9 and
+        ORA-10. The median is the lower one (ORA-7)."""
         need(len(update.reports) > 0, ErrorCode.ORACLE_NO_REPORTS)
-        previous, last_round, _ = self.prices[update.feed]
+        previous, last_round, _, reference, reference_at = self.prices[update.feed]
+        oracle = self.params.oracle
         need(all(r.round > last_round for r in update.reports), ErrorCode.ORACLE_REPLAYED_ROUND)
         median = sorted(r.price for r in update.reports)[(len(update.reports) - 1) // 2]
         need(
-            abs(median - previous) * PPM <= previous * self.params.oracle.max_deviation_ppm,
+            abs(median - previous) * PPM <= previous * oracle.max_deviation_ppm,
             ErrorCode.ORACLE_CIRCUIT_BREAKER,
         )
-        self.prices[update.feed] = (median, update.reports[0].round, self.now)
+        start = self.now // oracle.breaker_interval * oracle.breaker_interval
+        if reference_at < start:  # ORA-10: a new interval, from the price in force
+            reference, reference_at = previous, start
+        need(
+            abs(median - reference) * PPM <= reference * oracle.max_interval_move_ppm,
+            ErrorCode.ORACLE_INTERVAL_BREAKER,
+        )
+        self.prices[update.feed] = (median, update.reports[0].round, self.now, reference, reference_at)
 
     def _trades(self, action: SettleTrades) -> None:
         """TRD-1..TRD-8, for the well-formed batches the machine sends."""
@@ -735,7 +759,7 @@ class Book:
         assert market.expiry is not None
         need(self.now >= market.expiry, ErrorCode.EXPIRY_NOT_REACHED)
         state = self.markets[action.market]
-        price, _, updated_at = self.prices[market.feed]
+        price, _, updated_at, _, _ = self.prices[market.feed]
         need(
             state.settlement_price is not None or updated_at >= market.expiry,
             ErrorCode.EXPIRY_PRICE_NOT_FINAL,

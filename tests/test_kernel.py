@@ -213,7 +213,8 @@ def _market(ledger: Ledger, market_id: str = "BTC-PERP") -> MarketParams:
 
 
 def _with_prices(ledger: Ledger, btc: int, eth: int) -> Ledger:
-    prices = ledger.prices.set("BTC-USD", OraclePrice(btc, 0, 0)).set("ETH-USD", OraclePrice(eth, 0, 0))
+    prices = ledger.prices.set("BTC-USD", OraclePrice(btc, 0, 0, btc, 0))
+    prices = prices.set("ETH-USD", OraclePrice(eth, 0, 0, eth, 0))
     return dataclasses.replace(ledger, prices=prices)
 
 

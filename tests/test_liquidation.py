@@ -632,6 +632,7 @@ def _dydx_ledger(
         feeds=(FeedParams("BTC-USD", 7), FeedParams("ETH-USD", 7)),
         markets=(_dydx_market("BTC-PERP", "BTC-USD"), _dydx_market("ETH-PERP", "ETH-USD")),
         oracle=example_params().oracle,
+        deployment_id="dydx-cases",
         liquidation=liquidation or LiquidationParams(max_liquidation_fee_ppm=5_000),
     )
     ledger = genesis(params, {"BTC-USD": DYDX_BTC, "ETH-USD": DYDX_ETH})

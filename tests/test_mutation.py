@@ -94,6 +94,24 @@ def test_a_dropped_deposit_count_is_killed_by_a_confirmed_counterexample() -> No
     assert _digest(SOURCE / "model" / "clearspec" / "collateral.py") == before
 
 
+def test_a_dropped_interval_breaker_is_killed_by_the_spec_order_of_checks() -> None:
+    # ORA-10: without the per-interval check a staircase passes; the precondition
+    # table, restated from spec/errors.md, expects ORACLE_INTERVAL_BREAKER.
+    record = mutation.run_mutant(by_id("O07-interval-breaker-dropped"), SOURCE, escalate=False, timeout=300)
+    assert record["status"] == "killed", record
+    assert record["kill"]["kind"] == "counterexample-confirmed"
+    assert record["kill"]["obligation"].startswith("oracle-update/precondition/")
+    assert "ORACLE_INTERVAL_BREAKER" in record["kill"]["obligation"]
+
+
+def test_a_reference_that_moves_with_every_update_is_killed_by_the_interval_lemma() -> None:
+    record = mutation.run_mutant(
+        by_id("O08-interval-rolls-every-update"), SOURCE, escalate=False, timeout=300
+    )
+    assert record["status"] == "killed", record
+    assert record["kill"]["obligation"].startswith("lemma/ORA-10/interval-bound-")
+
+
 def test_the_unchanged_model_is_not_killed() -> None:
     record = mutation.run_mutant(IDENTITY, SOURCE, escalate=False, timeout=300)
     assert record["status"] == "survived", record

@@ -1,4 +1,4 @@
-"""ORA-1..ORA-9: the oracle network."""
+"""ORA-1..ORA-10: the oracle network (the attacks on it: tests/test_oracle_attacks.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from clearspec.errors import ErrorCode
 from clearspec.oracle import lower_median, report_message, sign_report, signature_valid
 from clearspec.state import Ledger
 from clearspec.transition import apply
-from clearspec_tools.examples import example_genesis, reporter_keys, signed_update, usd_price
+from clearspec_tools.examples import (
+    DEPLOYMENT_ID,
+    PRICE_DECIMALS,
+    example_genesis,
+    reporter_keys,
+    signed_update,
+    usd_price,
+)
 from tests.helpers import rejects
 
 KEYS = reporter_keys()
@@ -28,19 +35,28 @@ def update(prices: list[int], timestamp: int = 100, round_: int = 1) -> OracleUp
     return signed_update("BTC-USD", prices, timestamp, round_)
 
 
+def sign(key: Ed25519PrivateKey, name: str, price: int, timestamp: int, round_: int) -> PriceReport:
+    """A BTC-USD report signed for the example deployment."""
+    return sign_report(key, name, DEPLOYMENT_ID, "BTC-USD", PRICE_DECIMALS, price, timestamp, round_)
+
+
 def test_ora2_message_bytes_are_fixed() -> None:
-    assert report_message("BTC-USD", 600_000_000, 1_700_000_000, 7) == (
-        b"clearspec/oracle-report/v1\nBTC-USD\n600000000\n1700000000\n7"
+    message = report_message("clearspec-example", "BTC-USD", 6, 600_000_000, 1_700_000_000, 7)
+    assert message == (
+        b"clearspec/oracle-report\n2\nclearspec-example\nBTC-USD\n6\n600000000\n1700000000\n7"
     )
 
 
 def test_ora2_signature_verifies_only_the_signed_fields() -> None:
     name, key = KEYS[0]
-    report = sign_report(key, name, "BTC-USD", PRICE, 100, 1)
+    report = sign(key, name, PRICE, 100, 1)
     public = dict(example_genesis().params.oracle.reporters)[name]
     assert signature_valid(public, report)
     assert not signature_valid(public, replace(report, price=PRICE + 1))
     assert not signature_valid(public, replace(report, round=2))
+    # The context is signed too: the deployment and the feed's decimals.
+    assert not signature_valid(public, replace(report, deployment="other-deployment"))
+    assert not signature_valid(public, replace(report, decimals=PRICE_DECIMALS + 2))
     assert not signature_valid(public, replace(report, signature=b"\x00" * 64))
     assert not signature_valid(public, replace(report, signature=b"short"))
 
@@ -82,7 +98,7 @@ def test_ora4_rounds_strictly_increase_and_match() -> None:
     rejects(ledger, update([PRICE] * 3, round_=5), ErrorCode.ORACLE_REPLAYED_ROUND)
     rejects(ledger, update([PRICE] * 3, round_=4), ErrorCode.ORACLE_REPLAYED_ROUND)
     mixed = update([PRICE] * 3, round_=6)
-    other = sign_report(KEYS[3][1], KEYS[3][0], "BTC-USD", PRICE, 100, 7)
+    other = sign(KEYS[3][1], KEYS[3][0], PRICE, 100, 7)
     rejects(ledger, replace(mixed, reports=(*mixed.reports, other)), ErrorCode.ORACLE_ROUND_MISMATCH)
 
 
@@ -90,12 +106,12 @@ def test_ora3_reporter_and_signature_checks() -> None:
     ledger = at(100)
     good = update([PRICE] * 3)
     outsider = Ed25519PrivateKey.generate()
-    forged = sign_report(outsider, "mallory", "BTC-USD", PRICE, 100, 1)
+    forged = sign(outsider, "mallory", PRICE, 100, 1)
     rejects(ledger, replace(good, reports=(*good.reports, forged)), ErrorCode.ORACLE_UNKNOWN_REPORTER)
     # A registered name with a signature from another key.
-    impostor = sign_report(outsider, KEYS[4][0], "BTC-USD", PRICE, 100, 1)
+    impostor = sign(outsider, KEYS[4][0], PRICE, 100, 1)
     rejects(ledger, replace(good, reports=(*good.reports, impostor)), ErrorCode.ORACLE_BAD_SIGNATURE)
-    unsigned = PriceReport("BTC-USD", PRICE, 100, 1, KEYS[4][0], b"")
+    unsigned = PriceReport("BTC-USD", PRICE, 100, 1, KEYS[4][0], b"", DEPLOYMENT_ID, PRICE_DECIMALS)
     rejects(ledger, replace(good, reports=(*good.reports, unsigned)), ErrorCode.ORACLE_UNSIGNED_REPORT)
     duplicate = replace(good, reports=(*good.reports, good.reports[0]))
     rejects(ledger, duplicate, ErrorCode.ORACLE_DUPLICATE_REPORTER)
@@ -114,11 +130,11 @@ def test_ora1_ora5_feed_and_price_checks() -> None:
 def test_err1_first_failing_check_names_the_code() -> None:
     # Reports are checked in list order, each through the whole per-report list.
     good = update([PRICE, PRICE])
-    bad = sign_report(KEYS[2][1], KEYS[2][0], "BTC-USD", 0, 1, 1)  # non-positive and stale
+    bad = sign(KEYS[2][1], KEYS[2][0], 0, 1, 1)  # non-positive and stale
     rejects(at(100), replace(good, reports=(*good.reports, bad)), ErrorCode.ORACLE_NON_POSITIVE_PRICE)
     # A stale first report wins over a non-positive later one.
-    stale = sign_report(KEYS[3][1], KEYS[3][0], "BTC-USD", PRICE, 1, 1)
-    zero = sign_report(KEYS[4][1], KEYS[4][0], "BTC-USD", 0, 100, 1)
+    stale = sign(KEYS[3][1], KEYS[3][0], PRICE, 1, 1)
+    zero = sign(KEYS[4][1], KEYS[4][0], 0, 100, 1)
     rejects(at(100), replace(good, reports=(stale, *good.reports, zero)), ErrorCode.ORACLE_STALE_REPORT)
 
 

@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from clearspec import invariants, transition
 from clearspec.deleveraging import adl_ranking
@@ -94,8 +96,13 @@ def replay(
 
 def no_fee_params(policy: DeficitPolicy = DeficitPolicy.DELEVERAGE) -> ProtocolParams:
     """No liquidation fee (LIQ-4), so an empty fund stays empty and deficits go to
-    deleveraging (ADL-1) or are socialised (ADL-6)."""
-    params = revise(PARAMS, liquidation=replace(PARAMS.liquidation, max_liquidation_fee_ppm=0))
+    deleveraging (ADL-1) or are socialised (ADL-6); and a breaker interval that
+    lets the gap through in one hour (ORA-10: 50 % instead of the example's 25 %)."""
+    params = revise(
+        PARAMS,
+        liquidation=replace(PARAMS.liquidation, max_liquidation_fee_ppm=0),
+        oracle=replace(PARAMS.oracle, max_interval_move_ppm=500_000),
+    )
     return with_market(params, "BTC-PERP", deficit_policy=policy)
 
 
@@ -392,10 +399,16 @@ def test_setup_errors_are_typed(tmp_path: Path) -> None:
         Simulation(PARAMS, paths, population, replace(CONFIG, check_every=0))
     odd = revise(
         PARAMS,
-        oracle=replace(PARAMS.oracle, reporters=((PARAMS.oracle.reporters[0][0], bytes(32)),), quorum=1),
+        oracle=replace(PARAMS.oracle, reporters=((PARAMS.oracle.reporters[0][0], _unknown_key()),), quorum=1),
     )
     with pytest.raises(SimulationError, match="reporter"):
         Simulation(odd, paths, make_population([PARAMS], paths, 2, 1, CONFIG), CONFIG)
+
+
+def _unknown_key() -> bytes:
+    """A valid reporter key (PAR-2) that is none of the example's signing keys."""
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def test_engine_and_model_agree_on_who_is_liquidatable(crash: tuple[Simulation, SimResult]) -> None:

@@ -71,6 +71,7 @@ from clearspec.actions import (
     Deposit,
     Fill,
     OracleUpdate,
+    PriceReport,
     SettleTrades,
     Side,
     Transfer,
@@ -159,20 +160,25 @@ def need(condition: bool, code: ErrorCode) -> None:
 PUBLIC_KEYS = {name: key.public_key() for name, key in KEYS}
 
 
-def report_signed(
-    public: Ed25519PublicKey, feed: str, price: int, timestamp: int, round_: int, sig: bytes
-) -> bool:
-    """ORA-2 as the spec words it: the domain tag, the feed, then price, timestamp
-    and round in base 10, newline-separated."""
+def report_signed(public: Ed25519PublicKey, r: PriceReport) -> bool:
+    """ORA-2 as the spec words it: the domain tag, the format version 2, the
+    deployment and the feed, then decimals, price, timestamp and round in base
+    10, newline-separated; S below the group order L."""
     message = b"\n".join(
         [
-            b"clearspec/oracle-report/v1",
-            feed.encode(),
-            str(price).encode(),
-            str(timestamp).encode(),
-            str(round_).encode(),
+            b"clearspec/oracle-report",
+            b"2",
+            r.deployment.encode(),
+            r.feed.encode(),
+            *(str(n).encode() for n in (r.decimals, r.price, r.timestamp, r.round)),
         ]
     )
+    sig = r.signature
+    if (
+        len(sig) != 64
+        or int.from_bytes(sig[32:], "little") >= 2**252 + 27742317777372353535851937790883648493
+    ):
+        return False
     try:
         public.verify(sig, message)
     except InvalidSignature:
@@ -204,7 +210,8 @@ class Reference:
     """The ledger as plain data, with the rules written out again."""
 
     now: int
-    prices: dict[str, tuple[int, int, int]]  # feed -> (price, round, updated_at)
+    # feed -> (price, round, updated_at, reference, reference_at)
+    prices: dict[str, tuple[int, int, int, int, int]]
     accounts: dict[str, RefAccount] = field(default_factory=dict)
     fee_pool: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ASSETS, 0))
     insurance: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ASSETS, 0))
@@ -213,7 +220,9 @@ class Reference:
 
     @staticmethod
     def of(ledger: Ledger) -> Reference:
-        prices = {f: (p.price, p.round, p.updated_at) for f, p in ledger.prices.items()}
+        prices = {
+            f: (p.price, p.round, p.updated_at, p.reference, p.reference_at) for f, p in ledger.prices.items()
+        }
         assert not ledger.accounts
         return Reference(ledger.now, prices)
 
@@ -317,7 +326,7 @@ class Reference:
     def _oracle(self, update: OracleUpdate) -> None:
         need(update.feed in FEEDS, ErrorCode.UNKNOWN_FEED)
         need(len(update.reports) > 0, ErrorCode.ORACLE_NO_REPORTS)
-        previous, last_round, _ = self.prices[update.feed]
+        previous, last_round, _, reference, reference_at = self.prices[update.feed]
         seen: set[str] = set()
         for r in update.reports:
             need(r.feed == update.feed, ErrorCode.ORACLE_FEED_MISMATCH)
@@ -325,14 +334,14 @@ class Reference:
             need(public is not None, ErrorCode.ORACLE_UNKNOWN_REPORTER)
             assert public is not None
             need(len(r.signature) > 0, ErrorCode.ORACLE_UNSIGNED_REPORT)
-            need(
-                report_signed(public, r.feed, r.price, r.timestamp, r.round, r.signature),
-                ErrorCode.ORACLE_BAD_SIGNATURE,
-            )
+            need(report_signed(public, r), ErrorCode.ORACLE_BAD_SIGNATURE)
+            need(r.deployment == PARAMS.deployment_id, ErrorCode.ORACLE_WRONG_DEPLOYMENT)
+            need(r.decimals == PARAMS.feed_by_id[update.feed].price_decimals, ErrorCode.ORACLE_WRONG_DECIMALS)
             need(r.reporter not in seen, ErrorCode.ORACLE_DUPLICATE_REPORTER)
             need(r.price > 0, ErrorCode.ORACLE_NON_POSITIVE_PRICE)
             need(r.price <= MAX_AMOUNT, ErrorCode.AMOUNT_TOO_LARGE)
             need(r.round > last_round, ErrorCode.ORACLE_REPLAYED_ROUND)
+            need(r.round <= last_round + ORACLE.max_round_step, ErrorCode.ORACLE_ROUND_TOO_FAR)
             need(r.round == update.reports[0].round, ErrorCode.ORACLE_ROUND_MISMATCH)
             need(r.timestamp <= self.now + ORACLE.max_future_skew, ErrorCode.ORACLE_FUTURE_REPORT)
             need(self.now - r.timestamp <= ORACLE.max_age, ErrorCode.ORACLE_STALE_REPORT)
@@ -345,7 +354,15 @@ class Reference:
             abs(median - previous) * PPM <= previous * ORACLE.max_deviation_ppm,
             ErrorCode.ORACLE_CIRCUIT_BREAKER,
         )
-        self.prices[update.feed] = (median, update.reports[0].round, self.now)
+        # ORA-10: the interval holding now; a new one starts from the last price.
+        start = self.now // ORACLE.breaker_interval * ORACLE.breaker_interval
+        if reference_at < start:
+            reference, reference_at = previous, start
+        need(
+            abs(median - reference) * PPM <= reference * ORACLE.max_interval_move_ppm,
+            ErrorCode.ORACLE_INTERVAL_BREAKER,
+        )
+        self.prices[update.feed] = (median, update.reports[0].round, self.now, reference, reference_at)
 
     def _check_fill(self, f: Fill) -> MarketParams:
         need(f.market in MARKETS, ErrorCode.UNKNOWN_MARKET)
@@ -408,7 +425,10 @@ class Reference:
     def assert_matches(self, ledger: Ledger) -> None:
         """The model's ledger holds exactly what the reference predicts."""
         assert ledger.now == self.now
-        assert {f: (p.price, p.round, p.updated_at) for f, p in ledger.prices.items()} == self.prices
+        prices = {
+            f: (p.price, p.round, p.updated_at, p.reference, p.reference_at) for f, p in ledger.prices.items()
+        }
+        assert prices == self.prices
         assert set(ledger.accounts) == set(self.accounts)
         for name, account in ledger.accounts.items():
             ref = self.accounts[name]
@@ -715,13 +735,16 @@ class ClearingMachine(RuleBasedStateMachine):
     # -- the oracle ------------------------------------------------------------------
 
     def oracle_context(self, feed: str) -> OracleContext:
-        price, last_round, _ = self.reference.prices[feed]
-        return OracleContext(feed, price, last_round, self.ledger.now, self.last_accepted.get(feed))
+        price, last_round, _, reference, reference_at = self.reference.prices[feed]
+        now = self.ledger.now
+        if reference_at < now // ORACLE.breaker_interval * ORACLE.breaker_interval:
+            reference = price  # ORA-10: a new interval starts from the price in force
+        return OracleContext(feed, price, last_round, now, self.last_accepted.get(feed), reference)
 
     @rule(data=st.data())
     def oracle_update(self, data: st.DataObject) -> None:
         ctx = self.oracle_context(data.draw(st.sampled_from(FEEDS)))
-        update = data.draw(honest_updates(ctx.feed, ctx.previous, ctx.last_round, ctx.now))
+        update = data.draw(honest_updates(ctx.feed, ctx.previous, ctx.last_round, ctx.now, ctx.reference))
         self._do("oracle", update, expected=None)
         self.last_accepted[ctx.feed] = update
 
@@ -731,7 +754,12 @@ class ClearingMachine(RuleBasedStateMachine):
         ctx = self.oracle_context(data.draw(st.sampled_from(FEEDS)))
         kind = data.draw(st.sampled_from(sorted(EDGE_ROUNDS)))
         update = data.draw(edge_updates(kind, ctx))
-        outcome = self._do(f"oracle_edge:{kind}", update, EDGE_ROUNDS[kind])
+        expected: ErrorCode | _Free | None = EDGE_ROUNDS[kind]
+        if ctx.reference != ctx.previous:
+            # ORA-10 may refuse a round at ORA-9's edge once the interval has
+            # moved; the reference machine's prediction still binds the model.
+            expected = FREE
+        outcome = self._do(f"oracle_edge:{kind}", update, expected)
         if outcome.error is None:
             self.last_accepted[ctx.feed] = update
 

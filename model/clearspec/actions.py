@@ -163,7 +163,8 @@ class AdvanceTime:
 
 @dataclass(frozen=True, slots=True)
 class PriceReport:
-    """One reporter's signed claim: ``feed`` was ``price`` at ``timestamp`` in ``round``."""
+    """One reporter's signed claim: ``feed`` was ``price`` at ``timestamp`` in ``round``,
+    for the deployment ``deployment`` where the feed has ``decimals`` decimals (ORA-2)."""
 
     feed: str
     price: int
@@ -171,6 +172,8 @@ class PriceReport:
     round: int
     reporter: str
     signature: bytes
+    deployment: str
+    decimals: int
 
     def __post_init__(self) -> None:
         _checked(self)

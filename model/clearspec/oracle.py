@@ -1,9 +1,11 @@
 """The oracle network (spec: oracle.md, rules ORA-*).
 
-A registered set of reporters signs price reports with ed25519. An update is
-accepted only if every report in it is valid; its price is the lower median of
-the reports, which with at most ``f`` faulty reporters among ``n >= 2f + 1``
-reports lies within the range of the honest ones (ORA-8).
+A registered set of reporters signs price reports with ed25519, each for one
+deployment and one feed's decimals (ORA-2). An update is accepted only if every
+report in it is valid; its price is the lower median of the reports, which with
+at most ``f`` faulty reporters among ``n >= 2f + 1`` reports lies within the
+range of the honest ones (ORA-8), and within two circuit breakers: one per
+update (ORA-9) and one per interval of time (ORA-10).
 """
 
 from __future__ import annotations
@@ -19,36 +21,62 @@ from clearspec import kernel as k
 from clearspec.actions import OracleUpdate, PriceReport
 from clearspec.errors import ErrorCode
 from clearspec.params import MAX_AMOUNT, PPM
-from clearspec.state import Ledger, OraclePrice
+from clearspec.reporter_keys import L
+from clearspec.state import Ledger, OraclePrice, interval_start
 
-MESSAGE_DOMAIN = b"clearspec/oracle-report/v1"
+MESSAGE_DOMAIN = b"clearspec/oracle-report"
+# ORA-2: signed into every report; a report of another format never verifies.
+REPORT_FORMAT_VERSION = 2
 
 
-@icontract.ensure(lambda result: result.startswith(MESSAGE_DOMAIN + b"\n"), enabled=k.SLOW_CONTRACTS)
-@icontract.ensure(lambda result: result.count(b"\n") >= 4, enabled=k.SLOW_CONTRACTS)
-def report_message(feed: str, price: int, timestamp: int, round_: int) -> bytes:
+@icontract.ensure(lambda result: result.startswith(MESSAGE_DOMAIN + b"\n2\n"), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(lambda result: result.count(b"\n") >= 7, enabled=k.SLOW_CONTRACTS)
+def report_message(
+    deployment: str, feed: str, decimals: int, price: int, timestamp: int, round_: int
+) -> bytes:
     """ORA-2: the exact bytes a reporter signs.
 
-    Newline-separated: the domain tag, the feed id (UTF-8), then price,
-    timestamp and round as base-10 integers with no leading zeros.
+    Newline-separated: the domain tag, the format version, the deployment id
+    and the feed id (UTF-8), then the feed's decimals, price, timestamp and
+    round as base-10 integers with no leading zeros.
     """
-    fields = [MESSAGE_DOMAIN, feed.encode(), *(str(n).encode() for n in (price, timestamp, round_))]
+    numbers = (decimals, price, timestamp, round_)
+    fields = [
+        MESSAGE_DOMAIN,
+        str(REPORT_FORMAT_VERSION).encode(),
+        deployment.encode(),
+        feed.encode(),
+        *(str(n).encode() for n in numbers),
+    ]
     return b"\n".join(fields)
 
 
 @icontract.ensure(lambda result: len(result.signature) == 64, enabled=k.SLOW_CONTRACTS)
 def sign_report(
-    key: Ed25519PrivateKey, reporter: str, feed: str, price: int, timestamp: int, round_: int
+    key: Ed25519PrivateKey,
+    reporter: str,
+    deployment: str,
+    feed: str,
+    decimals: int,
+    price: int,
+    timestamp: int,
+    round_: int,
 ) -> PriceReport:
     """A report signed by ``key`` (what a reporter runs; tests and simulations use it)."""
-    signature = key.sign(report_message(feed, price, timestamp, round_))
-    return PriceReport(feed, price, timestamp, round_, reporter, signature)
+    signature = key.sign(report_message(deployment, feed, decimals, price, timestamp, round_))
+    return PriceReport(feed, price, timestamp, round_, reporter, signature, deployment, decimals)
 
 
 @icontract.ensure(lambda report, result: not result or len(report.signature) == 64, enabled=k.SLOW_CONTRACTS)
 def signature_valid(public_key: bytes, report: PriceReport) -> bool:
-    """ORA-2: the report's signature verifies under the reporter's public key."""
-    message = report_message(report.feed, report.price, report.timestamp, report.round)
+    """ORA-2: the report's signature verifies under the reporter's public key:
+    RFC 8032 cofactorless verification, with ``S < L`` required (a
+    non-canonical ``S`` is refused here, whatever the library does)."""
+    if len(report.signature) != 64 or int.from_bytes(report.signature[32:], "little") >= L:
+        return False
+    message = report_message(
+        report.deployment, report.feed, report.decimals, report.price, report.timestamp, report.round
+    )
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(report.signature, message)
     except (InvalidSignature, ValueError):
@@ -86,7 +114,8 @@ def within_ppm(value: int, reference: int, band_ppm: int) -> bool:
 
 def _check_report(ledger: Ledger, update: OracleUpdate, report: PriceReport, seen: set[str]) -> None:
     """ORA-3..ORA-6: the per-report checks, in the order the spec fixes."""
-    oracle = ledger.params.oracle
+    params = ledger.params
+    oracle = params.oracle
     last_round = ledger.prices[update.feed].round
     who = f"report from {report.reporter!r}"
     k.require(report.feed == update.feed, ErrorCode.ORACLE_FEED_MISMATCH, who)
@@ -95,10 +124,21 @@ def _check_report(ledger: Ledger, update: OracleUpdate, report: PriceReport, see
     assert key is not None
     k.require(len(report.signature) > 0, ErrorCode.ORACLE_UNSIGNED_REPORT, who)
     k.require(signature_valid(key, report), ErrorCode.ORACLE_BAD_SIGNATURE, who)
+    k.require(
+        report.deployment == params.deployment_id,
+        ErrorCode.ORACLE_WRONG_DEPLOYMENT,
+        f"{who}: signed for {report.deployment!r}",
+    )
+    k.require(
+        report.decimals == params.feed_by_id[update.feed].price_decimals,
+        ErrorCode.ORACLE_WRONG_DECIMALS,
+        f"{who}: signed for {report.decimals} decimals",
+    )
     k.require(report.reporter not in seen, ErrorCode.ORACLE_DUPLICATE_REPORTER, who)
     k.require(report.price > 0, ErrorCode.ORACLE_NON_POSITIVE_PRICE, who)
     k.require(report.price <= MAX_AMOUNT, ErrorCode.AMOUNT_TOO_LARGE, who)
     k.require(report.round > last_round, ErrorCode.ORACLE_REPLAYED_ROUND, who)
+    k.require(report.round - last_round <= oracle.max_round_step, ErrorCode.ORACLE_ROUND_TOO_FAR, who)
     k.require(report.round == update.reports[0].round, ErrorCode.ORACLE_ROUND_MISMATCH, who)
     k.require(
         report.timestamp <= ledger.now + oracle.max_future_skew,
@@ -106,6 +146,22 @@ def _check_report(ledger: Ledger, update: OracleUpdate, report: PriceReport, see
         who,
     )
     k.require(ledger.now - report.timestamp <= oracle.max_age, ErrorCode.ORACLE_STALE_REPORT, who)
+
+
+@icontract.require(lambda interval: k.holds(interval > 0), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(
+    lambda now, interval, result: k.holds(k.and_(result[1] <= now, now < result[1] + interval)),
+    "ORA-10: the interval returned holds now",
+    enabled=k.SLOW_CONTRACTS,
+)
+def breaker_reference(feed: OraclePrice, now: int, interval: int) -> tuple[int, int]:
+    """ORA-10: the reference price and start of the breaker interval holding
+    ``now``. When the feed's interval has ended, the new one starts with the
+    price in force at its start: the last accepted price, since none was
+    accepted in it yet."""
+    start = interval_start(now, interval)
+    rolled = feed.reference_at < start
+    return k.ite(rolled, feed.price, feed.reference), k.ite(rolled, start, feed.reference_at)
 
 
 @icontract.ensure(
@@ -130,12 +186,23 @@ def _check_report(ledger: Ledger, update: OracleUpdate, report: PriceReport, see
     enabled=k.SLOW_CONTRACTS,
 )
 @icontract.ensure(
+    lambda ledger, update, result: k.holds(
+        within_ppm(
+            result.prices[update.feed].price,
+            result.prices[update.feed].reference,
+            ledger.params.oracle.max_interval_move_ppm,
+        )
+    ),
+    "ORA-10: the accepted price lies within the interval's bound of its reference",
+    enabled=k.SLOW_CONTRACTS,
+)
+@icontract.ensure(
     lambda ledger, result: result.accounts is ledger.accounts,
     "prices move no balance",
     enabled=k.SLOW_CONTRACTS,
 )
 def apply_oracle_update(ledger: Ledger, update: OracleUpdate) -> Ledger:
-    """ORA-1..ORA-9: accept a round of reports for one feed, or reject it whole."""
+    """ORA-1..ORA-10: accept a round of reports for one feed, or reject it whole."""
     oracle = ledger.params.oracle
     k.require(update.feed in ledger.params.feed_by_id, ErrorCode.UNKNOWN_FEED, update.feed)
     k.require(len(update.reports) > 0, ErrorCode.ORACLE_NO_REPORTS)
@@ -155,11 +222,18 @@ def apply_oracle_update(ledger: Ledger, update: OracleUpdate) -> Ledger:
             ErrorCode.ORACLE_OUT_OF_BAND,
             f"report from {report.reporter!r}: {report.price} vs median {price}",
         )
-    previous = ledger.prices[update.feed].price
+    feed = ledger.prices[update.feed]
+    previous = feed.price
     k.require(
         within_ppm(price, previous, oracle.max_deviation_ppm),
         ErrorCode.ORACLE_CIRCUIT_BREAKER,
         f"{price} vs previous {previous}",
     )
-    accepted = OraclePrice(price, update.reports[0].round, ledger.now)
+    reference, start = breaker_reference(feed, ledger.now, oracle.breaker_interval)
+    k.require(
+        within_ppm(price, reference, oracle.max_interval_move_ppm),
+        ErrorCode.ORACLE_INTERVAL_BREAKER,
+        f"{price} vs {reference}, the price in force when the interval began",
+    )
+    accepted = OraclePrice(price, update.reports[0].round, ledger.now, reference, start)
     return replace(ledger, prices=ledger.prices.set(update.feed, accepted))

@@ -7,6 +7,7 @@ decimals.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -15,11 +16,14 @@ import icontract
 
 from clearspec import kernel as k
 from clearspec.errors import ClearingError, ErrorCode
+from clearspec.reporter_keys import public_key_flaw
 
 PPM = 1_000_000
 # PAR-1: the largest amount, size or price an action may carry. Products of two
 # such values need 200 bits: implementers must use big or 256-bit integers.
 MAX_AMOUNT = 10**30
+# ORA-2: a deployment id is signed into every report, newline-free by construction.
+DEPLOYMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 class DeficitPolicy(StrEnum):
@@ -108,6 +112,13 @@ class OracleParams:
     # PAR-5: a market whose maintenance fractions are all at least this bound
     # cannot leave an account that met maintenance with negative equity in one update.
     max_deviation_ppm: int
+    # ORA-4: a report's round is at most this far above the feed's last round.
+    max_round_step: int
+    # ORA-10: within one interval of this many seconds (aligned on multiples of
+    # it), every accepted price lies within max_interval_move_ppm of the price in
+    # force when the interval began.
+    breaker_interval: int
+    max_interval_move_ppm: int
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,9 @@ class ProtocolParams:
     feeds: tuple[FeedParams, ...]
     markets: tuple[MarketParams, ...]
     oracle: OracleParams
+    # ORA-2: names this deployment in every signed report, so that a report
+    # signed for another deployment of the same reporters is refused.
+    deployment_id: str
     max_batch_fills: int = 64
     liquidation: LiquidationParams = LiquidationParams()
     asset_by_id: dict[str, AssetParams] = field(init=False, repr=False, compare=False)
@@ -239,18 +253,27 @@ def _validate_markets(params: ProtocolParams) -> None:
 
 def _validate_oracle(params: ProtocolParams) -> None:
     oracle = params.oracle
+    if not DEPLOYMENT_ID.fullmatch(params.deployment_id):
+        raise _fail("deployment_id must be 1..64 of A-Z a-z 0-9 . _ : - (starting with a letter or digit)")
     ids = [r for r, _ in oracle.reporters]
     keys = [key for _, key in oracle.reporters]
     if len(set(ids)) != len(ids) or len(set(keys)) != len(keys):
         raise _fail("reporter ids and keys must be distinct")
-    if any(len(key) != 32 for key in keys):
-        raise _fail("reporter keys are 32-byte ed25519 public keys")
+    for reporter, key in oracle.reporters:
+        flaw = public_key_flaw(key)
+        if flaw is not None:
+            raise _fail(f"reporter {reporter!r}: weak or invalid ed25519 public key: {flaw}")
     if not 1 <= oracle.quorum <= len(ids):
         raise _fail(f"quorum must be within 1..{len(ids)}")
     if oracle.max_age <= 0 or oracle.max_future_skew < 0:
         raise _fail("max_age must be positive and max_future_skew non-negative")
     _check_ppm("report_band_ppm", oracle.report_band_ppm)
     _check_ppm("max_deviation_ppm", oracle.max_deviation_ppm)
+    if oracle.max_round_step <= 0:
+        raise _fail("max_round_step must be positive")
+    if oracle.breaker_interval <= 0:
+        raise _fail("breaker_interval must be positive")
+    _check_ppm("max_interval_move_ppm", oracle.max_interval_move_ppm)
 
 
 def _validate_feeds(params: ProtocolParams) -> None:
@@ -283,12 +306,20 @@ def make_params(
     feeds: tuple[FeedParams, ...],
     markets: tuple[MarketParams, ...],
     oracle: OracleParams,
+    deployment_id: str,
     max_batch_fills: int = 64,
     liquidation: LiquidationParams | None = None,
 ) -> ProtocolParams:
     """Build and validate a parameter set (PAR-2); raises ``INVALID_PARAMS``."""
     params = ProtocolParams(
-        quote_asset, assets, feeds, markets, oracle, max_batch_fills, liquidation or LiquidationParams()
+        quote_asset,
+        assets,
+        feeds,
+        markets,
+        oracle,
+        deployment_id,
+        max_batch_fills,
+        liquidation or LiquidationParams(),
     )
     _validate_feeds(params)
     _validate_assets(params)
@@ -300,7 +331,16 @@ def make_params(
     return params
 
 
-_FIELDS = ("quote_asset", "assets", "feeds", "markets", "oracle", "max_batch_fills", "liquidation")
+_FIELDS = (
+    "quote_asset",
+    "assets",
+    "feeds",
+    "markets",
+    "oracle",
+    "deployment_id",
+    "max_batch_fills",
+    "liquidation",
+)
 
 
 @icontract.require(lambda _KWARGS: set(_KWARGS) <= set(_FIELDS), "only ProtocolParams' own fields")

@@ -142,7 +142,16 @@ def params_from_json(data: Any) -> ProtocolParams:
     top = _object(
         data,
         "params",
-        {"quote_asset", "assets", "feeds", "markets", "oracle", "max_batch_fills", "liquidation"},
+        {
+            "quote_asset",
+            "assets",
+            "feeds",
+            "markets",
+            "oracle",
+            "deployment_id",
+            "max_batch_fills",
+            "liquidation",
+        },
     )
     market_fields = {
         "market_id": _str,
@@ -152,7 +161,7 @@ def params_from_json(data: Any) -> ProtocolParams:
         "expiry": _optional_int,
         "deficit_policy": _enum(DeficitPolicy),
     }
-    for required in ("quote_asset", "assets", "feeds", "markets", "oracle"):
+    for required in ("quote_asset", "assets", "feeds", "markets", "oracle", "deployment_id"):
         if required not in top:
             raise _fail(f"params.{required}", "missing")
     return make_params(
@@ -170,6 +179,7 @@ def params_from_json(data: Any) -> ProtocolParams:
             for i, m in enumerate(_list(top["markets"], "params.markets"))
         ),
         oracle=_record(OracleParams, top["oracle"], "params.oracle", {"reporters": _reporters}),
+        deployment_id=_str(top["deployment_id"], "params.deployment_id"),
         max_batch_fills=_int(top.get("max_batch_fills", 64), "params.max_batch_fills"),
         liquidation=_record(LiquidationParams, top.get("liquidation", {}), "params.liquidation", {}),
     )
@@ -211,6 +221,7 @@ def params_to_json(params: ProtocolParams) -> dict[str, Any]:
         "feeds": [record(f) for f in params.feeds],
         "markets": markets,
         "oracle": oracle,
+        "deployment_id": params.deployment_id,
         "max_batch_fills": str(params.max_batch_fills),
         "liquidation": record(params.liquidation),
     }

@@ -77,7 +77,13 @@ def ledger_json(ledger: Ledger) -> dict[str, Any]:
     return {
         "now": str(ledger.now),
         "prices": {
-            f: {"price": str(p.price), "round": str(p.round), "updated_at": str(p.updated_at)}
+            f: {
+                "price": str(p.price),
+                "round": str(p.round),
+                "updated_at": str(p.updated_at),
+                "reference": str(p.reference),
+                "reference_at": str(p.reference_at),
+            }
             for f, p in sorted(ledger.prices.items())
         },
         "accounts": accounts,

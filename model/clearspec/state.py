@@ -85,11 +85,15 @@ EMPTY_ACCOUNT = Account(Map(), Map())
 
 @dataclass(frozen=True, slots=True)
 class OraclePrice:
-    """The accepted price of a feed, its round and when it was accepted."""
+    """The accepted price of a feed, its round and when it was accepted; and the
+    circuit breaker's interval (ORA-10): ``reference`` is the price that was in
+    force when the interval starting at ``reference_at`` began."""
 
     price: int
     round: int
     updated_at: int
+    reference: int
+    reference_at: int
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,16 @@ class Ledger:
         return self.prices[feed].price
 
 
+@icontract.require(lambda interval: k.holds(interval > 0), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(
+    lambda now, interval, result: k.holds(k.and_(result <= now, now < result + interval)),
+    enabled=k.SLOW_CONTRACTS,
+)
+def interval_start(now: int, interval: int) -> int:
+    """ORA-10: the start of the breaker interval holding ``now``, a multiple of ``interval``."""
+    return k.div_floor(now, interval) * interval
+
+
 def _zero_per_asset(params: ProtocolParams) -> Map[str, int]:
     return Map({a.asset_id: 0 for a in params.assets})
 
@@ -140,7 +154,12 @@ def genesis(params: ProtocolParams, initial_prices: Mapping[str, int], now: int 
         params=params,
         now=now,
         accounts=Map(),
-        prices=Map({f: OraclePrice(p, 0, now) for f, p in initial_prices.items()}),
+        prices=Map(
+            {
+                f: OraclePrice(p, 0, now, p, interval_start(now, params.oracle.breaker_interval))
+                for f, p in initial_prices.items()
+            }
+        ),
         fee_pool=_zero_per_asset(params),
         insurance_fund=_zero_per_asset(params),
         net_deposits=_zero_per_asset(params),

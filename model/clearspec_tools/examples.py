@@ -46,6 +46,8 @@ from clearspec.state import Ledger, genesis
 USD = 10**6  # USDC base units per dollar
 BTC = 10**8  # base units per coin
 PRICE_DECIMALS = 6
+# ORA-2: the example deployment's id, signed into every report.
+DEPLOYMENT_ID = "clearspec-example"
 
 
 def usd_price(dollars_per_coin: int) -> int:
@@ -112,7 +114,11 @@ def example_params(reporters: int = 5, quorum: int = 3) -> ProtocolParams:
             max_future_skew=5,
             report_band_ppm=20_000,
             max_deviation_ppm=250_000,
+            max_round_step=100,
+            breaker_interval=3_600,
+            max_interval_move_ppm=250_000,
         ),
+        deployment_id=DEPLOYMENT_ID,
     )
 
 
@@ -130,11 +136,15 @@ def signed_update(
     timestamp: int,
     round_: int,
     keys: Sequence[tuple[str, Ed25519PrivateKey]] | None = None,
+    *,
+    deployment: str = DEPLOYMENT_ID,
+    decimals: int = PRICE_DECIMALS,
 ) -> OracleUpdate:
-    """An oracle update with one report per price, signed by the first reporters."""
+    """An oracle update with one report per price, signed by the first reporters
+    for ``deployment`` and a feed of ``decimals`` decimals (the example's by default)."""
     keys = list(keys or reporter_keys())
     reports = tuple(
-        sign_report(key, name, feed, price, timestamp, round_)
+        sign_report(key, name, deployment, feed, decimals, price, timestamp, round_)
         for (name, key), price in zip(keys, prices, strict=False)
     )
     return OracleUpdate(feed, reports)

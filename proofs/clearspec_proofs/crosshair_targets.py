@@ -55,6 +55,8 @@ _REPORTERS = tuple(name for name, _ in _PARAMS.oracle.reporters)
 _BAND = _PARAMS.oracle.report_band_ppm
 _HOLDER_NAMES = ("carol", "alice", "bob")  # not in id order: ties must sort them
 _SIGNATURE = bytes(64)
+_DEPLOYMENT = _PARAMS.deployment_id
+_DECIMALS = _PARAMS.feed_by_id[_FEED].price_decimals
 
 # Bounds on list lengths keep the number of paths finite, so that CrossHair can
 # exhaust them ("confirmed over all paths") instead of sampling. An update has
@@ -142,7 +144,7 @@ def _signatures_trusted() -> Iterator[None]:
 def _update(prices: list[int], reporters: list[int]) -> OracleUpdate:
     round_ = _BASE.prices[_FEED].round + 1
     reports = tuple(
-        PriceReport(_FEED, p, _BASE.now, round_, _REPORTERS[r], _SIGNATURE)
+        PriceReport(_FEED, p, _BASE.now, round_, _REPORTERS[r], _SIGNATURE, _DEPLOYMENT, _DECIMALS)
         for p, r in zip(prices, reporters, strict=True)
     )
     return OracleUpdate(_FEED, reports)
@@ -158,15 +160,21 @@ def _accepted_price(update: OracleUpdate) -> int:
 
 
 def _price_acceptable(prices: list[int]) -> bool:
-    """ORA-5, ORA-7, ORA-9 restated for reports from distinct registered reporters: a
-    quorum of them, every price within 1..MAX_AMOUNT and within the report
-    band of the median, and the median within the circuit breaker."""
+    """ORA-5, ORA-7, ORA-9, ORA-10 restated for reports from distinct registered
+    reporters: a quorum of them, every price within 1..MAX_AMOUNT and within the
+    report band of the median, and the median within the circuit breaker of the
+    last price and within the interval's bound of its reference (genesis: the
+    reference is the last price)."""
     if len(prices) < _QUORUM or not all(0 < p <= MAX_AMOUNT for p in prices):
         return False
     median = sorted(prices)[(len(prices) - 1) // 2]
     previous = _BASE.price(_FEED)
     in_band = all(abs(p - median) * PPM <= median * _BAND for p in prices)
-    return in_band and abs(median - previous) * PPM <= previous * _PARAMS.oracle.max_deviation_ppm
+    oracle_params = _PARAMS.oracle
+    reference = _BASE.prices[_FEED].reference
+    within_interval = abs(median - reference) * PPM <= reference * oracle_params.max_interval_move_ppm
+    breaker = abs(median - previous) * PPM <= previous * oracle_params.max_deviation_ppm
+    return in_band and breaker and within_interval
 
 
 @icontract.require(lambda prices: 1 <= len(prices) <= MAX_REPORTS)

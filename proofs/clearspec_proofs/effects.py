@@ -415,9 +415,22 @@ def _settle_trades(ledger: Ledger, a: SettleTrades) -> Iterator[Effect]:
 
 def _oracle_update(ledger: Ledger, a: OracleUpdate) -> Iterator[Effect]:
     median = oracle.lower_median([report.price for report in a.reports])
+    before = ledger.prices[a.feed]
+    interval = ledger.params.oracle.breaker_interval
+    # ORA-10: the interval holding now begins at floor(now / I) * I; when the
+    # feed's interval began earlier, the new one's reference is the last price.
+    begun = k.div_floor(ledger.now, interval) * interval
+    same = before.reference_at >= begun
+    reference = k.ite(same, before.reference, before.price)
+    reference_at = k.ite(same, before.reference_at, begun)
     yield Effect(
-        "ORA-7: the feed takes the lower median, the round and the clock",
-        lambda s: replace(s, prices=s.prices.set(a.feed, OraclePrice(median, a.reports[0].round, s.now))),
+        "ORA-7, ORA-10: the feed takes the lower median, the round, the clock and its interval's reference",
+        lambda s: replace(
+            s,
+            prices=s.prices.set(
+                a.feed, OraclePrice(median, a.reports[0].round, s.now, reference, reference_at)
+            ),
+        ),
     )
 
 

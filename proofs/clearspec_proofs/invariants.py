@@ -143,7 +143,9 @@ def _insurance_fund(ledger: Ledger, asset: str) -> bool:
 
 def _well_formed(ledger: Ledger) -> bool:
     """What the symbolic world assumes of every state, proved preserved too:
-    prices within 1..MAX_AMOUNT, non-quote balances not negative, sizes within
+    prices and the breaker's reference prices within 1..MAX_AMOUNT, the
+    breaker's interval the one that held the feed's last update (ORA-10),
+    non-quote balances not negative, sizes within
     the position limit, premium counts not negative; and of the times and
     counters the state remembers: prices accepted and funding paid at or before
     ``now`` (CLK-1), the INS-6 gate at most ``withdrawal_gate_seconds`` ahead,
@@ -155,6 +157,12 @@ def _well_formed(ledger: Ledger) -> bool:
     conditions: list[bool] = [ledger.gate_until >= 0, ledger.gate_until <= now + liq.withdrawal_gate_seconds]
     for price in ledger.prices.values():
         conditions += [price.price >= 1, price.price <= MAX_AMOUNT, price.updated_at <= now]
+        # ORA-10: the breaker's reference is a price; its interval is the one
+        # that held the feed's last update.
+        # (state.interval_start restated: invariants are evaluated outside a trace too)
+        interval = ledger.params.oracle.breaker_interval
+        begun = k.div_floor(price.updated_at, interval) * interval
+        conditions += [price.reference >= 1, price.reference <= MAX_AMOUNT, price.reference_at == begun]
     for market_id, state in ledger.markets.items():
         conditions.append(state.last_funding_at <= now)
         if state.settlement_price is not None:

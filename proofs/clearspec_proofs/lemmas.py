@@ -12,6 +12,9 @@ result. They close the gaps the transition obligations leave by design:
   reports, returns the element at index (n - 1) div 2 of the sorted reports;
 * ORA-8: with at most f faulty reports among 2f+1 sorted ones, the median the
   model's ``lower_median`` picks lies within the honest reports' range;
+* ORA-10: a staircase of updates accepted within one breaker interval, run
+  through the model's ``apply_oracle_update``, stays within the interval's
+  bound of the price in force when the interval began;
 * MRG-1, MRG-2, LIQ-2, LIQ-4: the spec's formulas for a collateral balance's
   haircut, the tiered requirements, the NC a closed position releases and the
   insurance fund delta, restated from the spec text without division, equal
@@ -32,10 +35,11 @@ from typing import Any, cast
 import z3
 
 from clearspec import kernel as k
+from clearspec.actions import OracleUpdate, PriceReport
 from clearspec.liquidation import insurance_fund_delta, nc_released
 from clearspec.margin import asset_risk, notional, tiered_requirement
-from clearspec.oracle import lower_median, within_ppm
-from clearspec.params import PPM, MarginTier, ProtocolParams
+from clearspec.oracle import apply_oracle_update, lower_median, within_ppm
+from clearspec.params import MAX_AMOUNT, PPM, MarginTier, ProtocolParams
 from clearspec.state import OraclePrice, genesis
 from clearspec.trading import fill_fee
 
@@ -153,6 +157,65 @@ def _median(count: int) -> Callable[[ProtocolParams], tuple[list[Any], Any]]:
     return build
 
 
+def _interval_bound(count: int) -> Callable[[ProtocolParams], tuple[list[Any], Any]]:
+    """ORA-10: ``count`` updates of the set's first feed accepted at clock values
+    ``now_0 <= ... <= now_{count-1}`` of one breaker interval ``[j * I, (j + 1) * I)``,
+    each run through the model's own ``apply_oracle_update`` (fixed-order
+    oracle: the quorum reports one price, their signatures taken as valid),
+    all lie within ``max_interval_move_ppm`` of one reference, the price in
+    force when the interval began, and leave it as the feed's reference. That
+    price is restated from the spec, not taken from the model: the stored
+    reference if the last update before the first one fell in this interval,
+    else that update's price. The state before is well formed (STA-1): its
+    interval is the one of its last update."""
+
+    def build(params: ProtocolParams) -> tuple[list[Any], Any]:
+        from clearspec_proofs.transitions import fixed_order_oracle
+
+        oracle_params = params.oracle
+        interval = oracle_params.breaker_interval
+        feed = params.feeds[0]
+        price, reference, updated_at, round_, index = _ints(
+            "price_before", "reference_before", "updated_at_before", "round_before", "interval_index"
+        )
+        begun = index * interval
+        before = OraclePrice(
+            price, round_, updated_at, reference, k.div_floor(updated_at, interval) * interval
+        )
+        base = genesis(params, {f.feed_id: 1 for f in params.feeds})
+        ledger = replace(base, prices=base.prices.set(feed.feed_id, before))
+        clocks = _ints(*[f"now{i}" for i in range(count)])
+        medians = _ints(*[f"median{i}" for i in range(count)])
+        rounds = _ints(*[f"round{i}" for i in range(count)])
+        hypotheses = [price >= 1, price <= MAX_AMOUNT, reference >= 1, reference <= MAX_AMOUNT]
+        hypotheses += [updated_at <= clocks[0], begun <= clocks[0], clocks[-1] < begun + interval]
+        hypotheses += [clocks[i] <= clocks[i + 1] for i in range(count - 1)]
+        reporters = [name for name, _ in oracle_params.reporters[: oracle_params.quorum]]
+        with fixed_order_oracle():
+            for now, median, round_i in zip(clocks, medians, rounds, strict=True):
+                ledger = replace(ledger, now=now)
+                reports = tuple(
+                    PriceReport(
+                        feed.feed_id,
+                        median,
+                        now,
+                        round_i,
+                        name,
+                        b"\x01" * 64,
+                        params.deployment_id,
+                        feed.price_decimals,
+                    )
+                    for name in reporters
+                )
+                ledger = apply_oracle_update(ledger, OracleUpdate(feed.feed_id, reports))
+        in_force = z3.If(updated_at >= begun, reference, price)
+        bound = oracle_params.max_interval_move_ppm
+        within = [z3.If(m >= in_force, m - in_force, in_force - m) * PPM <= in_force * bound for m in medians]
+        return hypotheses, z3.And(*within, ledger.prices[feed.feed_id].reference == in_force)
+
+    return build
+
+
 def _tiers_as_specified(market_id: str) -> Callable[[ProtocolParams], tuple[list[Any], Any]]:
     """MRG-2, restated from the spec: ``part_j = max(min(|size|, u_j) - u_{j-1}, 0)``,
     ``IMR = ceil(sum(part_j * im_j) * P / (S * PPM))`` and the same for MMR with
@@ -195,7 +258,8 @@ def _haircut_as_specified(asset_id: str) -> Callable[[ProtocolParams], tuple[lis
         scale = params.feed_by_id[asset.feed].scale
         balance, price = _ints("balance", "price")
         base = genesis(params, {f.feed_id: 1 for f in params.feeds})
-        ledger = replace(base, prices=base.prices.set(asset.feed, OraclePrice(price, 0, 0)))
+        priced = replace(base.prices[asset.feed], price=price)
+        ledger = replace(base, prices=base.prices.set(asset.feed, priced))
         risk = asset_risk(ledger, asset, balance)
         exact = balance * price
 
@@ -295,6 +359,8 @@ def lemmas(params: ProtocolParams) -> list[Lemma]:
         Lemma(f"ORA-8/median-{n}", "ORA-8", _median(n))
         for n in range(max(params.oracle.quorum, 1), reporters + 1)
     ]
+    # ORA-10: a staircase of up to four updates within one interval.
+    found += [Lemma(f"ORA-10/interval-bound-{n}", "ORA-10", _interval_bound(n)) for n in range(1, 5)]
     found += [
         Lemma(f"PAR-5/maintenance-covers-gap[{m}]", "PAR-5", _maintenance_covers_gap(m))
         for m in params.market_by_id

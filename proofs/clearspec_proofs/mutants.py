@@ -483,6 +483,45 @@ ORACLE = (
         ("lemma", "oracle-update"),
         "the upper median instead of the lower one (differs for an even number of reports)",
     ),
+    _m(
+        "O07-interval-breaker-dropped",
+        "oracle.py",
+        "within_ppm(price, reference, oracle.max_interval_move_ppm),",
+        "True,",
+        "precondition",
+        ("oracle-update", "lemma"),
+        "the per-interval bound (ORA-10) is not enforced: a quorum staircases the price at one clock value",
+    ),
+    _m(
+        "O08-interval-rolls-every-update",
+        "oracle.py",
+        "rolled = feed.reference_at < start",
+        "rolled = feed.reference_at <= start",
+        "threshold",
+        ("lemma", "oracle-update"),
+        "the breaker's reference moves with every update in an interval, so each update may move it again",
+    ),
+    _m(
+        "O09-round-step-unbounded",
+        "oracle.py",
+        "k.require(report.round - last_round <= oracle.max_round_step, ErrorCode.ORACLE_ROUND_TOO_FAR, who)",
+        "k.require(report.round - last_round >= 1, ErrorCode.ORACLE_ROUND_TOO_FAR, who)",
+        "precondition",
+        ("oracle-update",),
+        "a round far ahead of the last is accepted, so rounds can be exhausted (ORA-4)",
+    ),
+    _m(
+        "O10-deployment-not-checked",
+        "oracle.py",
+        "report.deployment == params.deployment_id,",
+        "True,",
+        "precondition",
+        ("oracle-update",),
+        "a report signed for another deployment of the same reporters is accepted (ORA-2)",
+        missing="a world with reports signed for another deployment: the symbolic reports carry the set's "
+        "own id (strings are concrete), so the check is constant there; tests/test_oracle_attacks.py and "
+        "the vector boundary/report-deployment catch it",
+    ),
 )
 
 FUNDING = (
@@ -953,8 +992,8 @@ EFFECT = (
     _m(
         "F04-price-time-from-the-report",
         "oracle.py",
-        "accepted = OraclePrice(price, update.reports[0].round, ledger.now)",
-        "accepted = OraclePrice(price, update.reports[0].round, update.reports[0].timestamp)",
+        "OraclePrice(price, update.reports[0].round, ledger.now, reference, start)",
+        "OraclePrice(price, update.reports[0].round, update.reports[0].timestamp, reference, start)",
         "effect",
         ("oracle-update",),
         "an accepted price is stamped with a report's time, not the ledger's clock (ORA-7)",

@@ -183,10 +183,21 @@ def _report(c: Context, i: int, r: PriceReport) -> Iterator[Step]:
         lambda: key is not None and oracle.signature_valid(key, r),
         f"{where} (fixed-order world: true by construction)",
     )
+    yield E.ORACLE_WRONG_DEPLOYMENT, lambda: r.deployment == ledger.params.deployment_id, f"{where} ORA-2"
+    yield (
+        E.ORACLE_WRONG_DECIMALS,
+        lambda: r.decimals == ledger.params.feed_by_id[a.feed].price_decimals,
+        f"{where} ORA-2",
+    )
     yield E.ORACLE_DUPLICATE_REPORTER, lambda: r.reporter not in seen, where
     yield E.ORACLE_NON_POSITIVE_PRICE, lambda: r.price > 0, where
     yield E.AMOUNT_TOO_LARGE, lambda: r.price <= MAX_AMOUNT, f"{where} price"
     yield E.ORACLE_REPLAYED_ROUND, lambda: r.round > ledger.prices[a.feed].round, where
+    yield (
+        E.ORACLE_ROUND_TOO_FAR,
+        lambda: r.round <= ledger.prices[a.feed].round + cfg.max_round_step,
+        f"{where} ORA-4",
+    )
     yield E.ORACLE_ROUND_MISMATCH, lambda: r.round == a.reports[0].round, where
     yield E.ORACLE_FUTURE_REPORT, lambda: r.timestamp <= ledger.now + cfg.max_future_skew, f"{where} ORA-6"
     yield E.ORACLE_STALE_REPORT, lambda: ledger.now - r.timestamp <= cfg.max_age, f"{where} ORA-6"
@@ -223,6 +234,26 @@ def _oracle_update(c: Context) -> Iterator[Step]:
         ),
         "ORA-9",
     )
+    yield (
+        E.ORACLE_INTERVAL_BREAKER,
+        lambda: _within_ppm(
+            oracle.lower_median([x.price for x in a.reports]),
+            interval_reference(ledger, a.feed),
+            params.oracle.max_interval_move_ppm,
+        ),
+        "ORA-10",
+    )
+
+
+def interval_reference(ledger: Ledger, feed: str) -> int:
+    """ORA-10, restated: the price in force when the interval holding ``now``
+    began, the interval ``[j * I, (j + 1) * I)`` with ``j = floor(now / I)``: the
+    stored reference if the feed's interval began at or after ``j * I``, else
+    the last accepted price (no update was accepted in the interval yet)."""
+    state = ledger.prices[feed]
+    interval = ledger.params.oracle.breaker_interval
+    begun = k.div_floor(ledger.now, interval) * interval
+    return k.ite(state.reference_at >= begun, state.reference, state.price)
 
 
 def _parties(c: Context, market_id: str, first: str, second: str) -> Iterator[Step]:

@@ -63,7 +63,7 @@ from clearspec.margin import Risk, account_risk, notional
 from clearspec.oracle import within_ppm
 from clearspec.params import MAX_AMOUNT, PPM, MarginTier, MarketParams, ProtocolParams, revise, with_market
 from clearspec.render import describe
-from clearspec.state import Account, Ledger, MarketState, OraclePrice, Position, genesis
+from clearspec.state import Account, Ledger, MarketState, Position, genesis
 from clearspec.transition import apply
 from clearspec_proofs import solver
 from clearspec_proofs.engine import DEFAULT_RLIMIT
@@ -334,7 +334,8 @@ def _query(params: ProtocolParams, component: Component) -> _Query:
         ledger = genesis(params, prices)
         account = _account(params, balance, holdings, positions)
         before = account_risk(ledger, account)
-        after_ledger = replace(ledger, prices=ledger.prices.set(component.feed, OraclePrice(moved, 1, 0)))
+        moved_price = replace(ledger.prices[component.feed], price=moved)
+        after_ledger = replace(ledger, prices=ledger.prices.set(component.feed, moved_price))
         after = account_risk(after_ledger, account)
         accepted = within_ppm(moved, price, params.oracle.max_deviation_ppm)  # ORA-9
     base = [*hypotheses, accepted, *[g for g, _, _ in trace.guards]]
@@ -602,7 +603,8 @@ def replay_ledger(params: ProtocolParams, example: Counterexample) -> Ledger:
         Map({m: Position(size, q) for m, size, q in example.positions}),
     )
     theirs = Account(Map({quote: 0}), Map({m: Position(-size, -q) for m, size, q in example.positions}))
-    moved = replace(ledger, prices=ledger.prices.set(example.feed, OraclePrice(example.price_after, 1, 0)))
+    after_price = replace(ledger.prices[example.feed], price=example.price_after)
+    moved = replace(ledger, prices=ledger.prices.set(example.feed, after_price))
     needed = [r.imr - r.nc for r in (account_risk(ledger, theirs), account_risk(moved, theirs))]
     theirs = Account(Map({quote: max(0, *needed)}), theirs.positions)
     deposits = dict(ledger.net_deposits.items())
@@ -637,6 +639,8 @@ def replay(params: ProtocolParams, example: Counterexample) -> Counterexample:
         timestamp=ledger.now,
         round_=1,
         keys=_signing_keys(params),
+        deployment=params.deployment_id,
+        decimals=params.feed_by_id[example.feed].price_decimals,
     )
     shown = replace(
         example,

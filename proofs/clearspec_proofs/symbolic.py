@@ -23,7 +23,15 @@ from immutables import Map
 
 from clearspec import kernel as k
 from clearspec.params import MAX_AMOUNT, ProtocolParams
-from clearspec.state import Account, Ledger, LiquidationUsage, MarketState, OraclePrice, Position, genesis
+from clearspec.state import (
+    Account,
+    Ledger,
+    LiquidationUsage,
+    MarketState,
+    OraclePrice,
+    Position,
+    genesis,
+)
 from clearspec_proofs.roles import Role, Roles, resolve
 
 
@@ -89,7 +97,9 @@ def build_world(params: ProtocolParams, shape: Shape = Shape(), now: int = 1_000
     """A symbolic ledger over ``params`` (see the module docstring).
 
     Well-formedness assumed of every state (not the invariants, which each
-    obligation assumes as its induction hypothesis): prices within 1..MAX,
+    obligation assumes as its induction hypothesis): prices and the breaker's
+    reference prices within 1..MAX, the breaker's interval the one that held
+    the feed's last update,
     non-quote balances not negative, sizes within the position limit; and of
     the times, what a clock that never goes back makes true (CLK-1): every
     price was accepted and every funding paid at or before ``now`` (no lower
@@ -108,8 +118,17 @@ def build_world(params: ProtocolParams, shape: Shape = Shape(), now: int = 1_000
     for feed in params.feeds:
         price = world.var(f"price[{feed.feed_id}]")
         updated_at = world.var(f"updated_at[{feed.feed_id}]")
+        # ORA-10: the breaker's reference is a price; its interval is the one
+        # that held the feed's last update.
+        reference = world.var(f"reference[{feed.feed_id}]")
+        reference_at = world.var(f"reference_at[{feed.feed_id}]")
         world.assume(price >= 1, price <= MAX_AMOUNT, updated_at <= clock)
-        prices[feed.feed_id] = OraclePrice(price, world.var(f"round[{feed.feed_id}]"), updated_at)
+        interval = params.oracle.breaker_interval
+        # interval_start without its contracts (build_world runs outside a trace).
+        begun = k.div_floor(updated_at, interval) * interval
+        world.assume(reference >= 1, reference <= MAX_AMOUNT, reference_at == begun)
+        round_ = world.var(f"round[{feed.feed_id}]")
+        prices[feed.feed_id] = OraclePrice(price, round_, updated_at, reference, reference_at)
     markets = {}
     for market in params.markets:
         m = market.market_id

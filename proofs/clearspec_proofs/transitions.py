@@ -114,10 +114,14 @@ def _update(world: World) -> OracleUpdate:
 
 def _reports(world: World, feed: str, reporters: tuple[str, ...]) -> tuple[PriceReport, ...]:
     reports = []
+    params = world.ledger.params
+    deployment, decimals = params.deployment_id, params.feed_by_id[feed].price_decimals
     for i, reporter in enumerate(reporters):
         price = world.var(f"report[{i}].price")
         timestamp = world.var(f"report[{i}].timestamp")
-        reports.append(PriceReport(feed, price, timestamp, world.var("report.round"), reporter, b"\x01" * 64))
+        round_ = world.var("report.round")
+        signature = b"\x01" * 64
+        reports.append(PriceReport(feed, price, timestamp, round_, reporter, signature, deployment, decimals))
         if i:
             world.assume(reports[i - 1].price <= price)  # the fixed order: sorted by price
     return tuple(reports)
@@ -183,7 +187,7 @@ CASES: tuple[TransitionCase, ...] = (
         rejects=ErrorCode.SELF_TRANSFER,
     ),
     TransitionCase("advance-time", "CLK-1", PERPS, lambda w: AdvanceTime(w.var("now"))),
-    TransitionCase("oracle-update", "ORA-1..ORA-9", PERPS, _update, fixed_order=True, needs=(FEED,)),
+    TransitionCase("oracle-update", "ORA-1..ORA-10", PERPS, _update, fixed_order=True, needs=(FEED,)),
     TransitionCase("trade-buy", "TRD-1..TRD-8", PERPS, lambda w: _fill(w, Side.BUY), needs=(PERPETUAL,)),
     TransitionCase("trade-sell", "TRD-1..TRD-8", PERPS, lambda w: _fill(w, Side.SELL), needs=(PERPETUAL,)),
     TransitionCase(

@@ -48,6 +48,7 @@ from clearspec.deleveraging import adl_score
 from clearspec.errors import ErrorCode
 from clearspec.liquidation import bankruptcy_quote, fillable_price_allows, insurance_fund_delta
 from clearspec.margin import account_risk, notional, position_risk
+from clearspec.oracle import breaker_reference
 from clearspec.params import PPM, DeficitPolicy, MarketParams, ProtocolParams
 from clearspec.positions import settle_account
 from clearspec.render import describe
@@ -70,6 +71,7 @@ TOTALS = (
     "deleveraged_notional",
     "passed_on",
     "breaker_splits",
+    "interval_caps",
     "stuck",
     "setup_refused",
     "setup_actions",
@@ -759,12 +761,25 @@ class Simulation:
         lows = (count - 1) // 2
         prices = [price - offset] * lows + [price] + [price + offset] * (count - 1 - lows)
         round_ = self.ledger.prices[feed].round + 1
-        return signed_update(feed, prices, self.ledger.now, round_, self.signers)
+        decimals = self.params.feed_by_id[feed].price_decimals
+        deployment = self.params.deployment_id
+        return signed_update(
+            feed, prices, self.ledger.now, round_, self.signers, deployment=deployment, decimals=decimals
+        )
 
     def _price(self, feed: str, target: int) -> None:
         """Move a feed to ``target``: one update, or several when the move exceeds the
-        circuit breaker (ORA-9), each at most 90 % of it."""
-        limit = self.params.oracle.max_deviation_ppm
+        circuit breaker (ORA-9), each at most 90 % of it. Within one breaker interval
+        (ORA-10) the price goes no further than the interval's bound: the ledger's
+        price then lags the path until the next interval."""
+        oracle = self.params.oracle
+        limit = oracle.max_deviation_ppm
+        reference, _ = breaker_reference(self.ledger.prices[feed], self.ledger.now, oracle.breaker_interval)
+        reach = reference * oracle.max_interval_move_ppm // PPM
+        bounded = min(max(target, reference - reach, 1), reference + reach)
+        if bounded != target:
+            self.totals["interval_caps"] += 1
+            target = bounded
         while True:
             current = self.ledger.price(feed)
             if current == target:

@@ -27,7 +27,7 @@ from clearspec.actions import (
 )
 from clearspec.margin import account_risk
 from clearspec.params import MAX_AMOUNT, PPM
-from clearspec.state import Ledger, OraclePrice
+from clearspec.state import Ledger
 from clearspec.transition import apply
 from clearspec_tools.examples import BTC, USD, example_genesis, signed_update, usd_price
 from clearspec_tools.vectors.generate import Draft, draft_from
@@ -135,7 +135,7 @@ def margin_drafts() -> Iterator[Draft]:
 
     def at_price(price: int) -> Ledger:
         old = lean.prices[feed]
-        return replace(lean, prices=lean.prices.set(feed, OraclePrice(price, old.round, old.updated_at)))
+        return replace(lean, prices=lean.prices.set(feed, replace(old, price=price)))
 
     def healthy(price: int) -> bool:
         r = account_risk(at_price(price), lean.account("alice"))
@@ -222,6 +222,8 @@ def oracle_drafts() -> Iterator[Draft]:
         (ledger, signed_update("BTC-USD", [last] * (quorum - 1), 1_000, 1)),
         "ORACLE_QUORUM_NOT_MET",
     )
+    yield from _context_drafts(ledger)
+    yield from _interval_drafts(ledger)
     # ORA-8: the lower median of an even number of reports, given unsorted (the
     # sort is what CrossHair covers, PRF-3).
     yield draft_from(
@@ -232,6 +234,72 @@ def oracle_drafts() -> Iterator[Draft]:
         [signed_update("BTC-USD", [last + 3, last, last + 1, last + 2], 1_000, 1)],
         (None,),
         ("ORA-8", "PRF-3"),
+    )
+
+
+def _context_drafts(ledger: Ledger) -> Iterator[Draft]:
+    """ORA-2, ORA-4: the signed context and the round window, met exactly."""
+    last = ledger.price("BTC-USD")
+    params = ledger.params
+    decimals = params.feed_by_id["BTC-USD"].price_decimals
+    for name, what, past, code in (
+        (
+            "report-deployment",
+            "a report signed for this deployment, then for another",
+            signed_update("BTC-USD", [last] * 3, 1_000, 1, deployment=f"{params.deployment_id}-other"),
+            "ORACLE_WRONG_DEPLOYMENT",
+        ),
+        (
+            "report-decimals",
+            "a report signed for the feed's decimals, then for two more",
+            signed_update("BTC-USD", [last] * 3, 1_000, 1, decimals=decimals + 2),
+            "ORACLE_WRONG_DECIMALS",
+        ),
+    ):
+        yield from _pair(
+            name,
+            "ORA-2",
+            what,
+            (ledger, signed_update("BTC-USD", [last] * 3, 1_000, 1)),
+            (ledger, past),
+            code,
+        )
+    step_size = params.oracle.max_round_step
+    yield from _pair(
+        "round-step",
+        "ORA-4",
+        "a round exactly max_round_step above the last",
+        (ledger, signed_update("BTC-USD", [last] * 3, 1_000, step_size)),
+        (ledger, signed_update("BTC-USD", [last] * 3, 1_000, step_size + 1)),
+        "ORACLE_ROUND_TOO_FAR",
+    )
+
+
+def _interval_drafts(ledger: Ledger) -> Iterator[Draft]:
+    """ORA-10: after a first update to the edge of the interval's bound, a second
+    one at the same clock value may stay on it but not go one unit further
+    (within ORA-9 of the last price); in the next interval it may."""
+    oracle = ledger.params.oracle
+    reference = ledger.price("BTC-USD")
+    edge = reference - reference * oracle.max_interval_move_ppm // PPM
+    stepped = _run(ledger, signed_update("BTC-USD", [edge] * 3, 1_000, 1))
+    yield from _pair(
+        "interval-breaker",
+        "ORA-10",
+        "a second update in one interval at the interval's bound",
+        (stepped, signed_update("BTC-USD", [edge] * 3, 1_000, 2)),
+        (stepped, signed_update("BTC-USD", [edge - 1] * 3, 1_000, 2)),
+        "ORACLE_INTERVAL_BREAKER",
+    )
+    start = (1_000 // oracle.breaker_interval + 1) * oracle.breaker_interval
+    yield draft_from(
+        "boundary/interval-breaker/next-interval",
+        "the same move one unit further, in the next interval: accepted against the new reference",
+        "boundary:interval-breaker",
+        _run(stepped, AdvanceTime(start)),
+        [signed_update("BTC-USD", [edge - 1] * 3, start, 2)],
+        (None,),
+        ("ORA-10",),
     )
 
 

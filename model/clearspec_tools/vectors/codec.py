@@ -149,7 +149,9 @@ def _hex(value: Any, where: str, max_bytes: int) -> bytes:
 
 
 def _report(value: Any, where: str) -> PriceReport:
-    data = _object(value, where, {"feed", "price", "timestamp", "round", "reporter", "signature"})
+    # ORA-2: a report of the first format (no deployment, no decimals) is a wire flaw.
+    fields = {"feed", "price", "timestamp", "round", "reporter", "signature", "deployment", "decimals"}
+    data = _object(value, where, fields)
     return PriceReport(
         feed=decode_id(data["feed"], f"{where}.feed"),
         price=decode_int(data["price"], f"{where}.price"),
@@ -157,6 +159,8 @@ def _report(value: Any, where: str) -> PriceReport:
         round=decode_int(data["round"], f"{where}.round"),
         reporter=decode_id(data["reporter"], f"{where}.reporter"),
         signature=_hex(data["signature"], f"{where}.signature", MAX_SIGNATURE_BYTES),
+        deployment=decode_id(data["deployment"], f"{where}.deployment"),
+        decimals=decode_int(data["decimals"], f"{where}.decimals"),
     )
 
 
@@ -335,6 +339,8 @@ def encode_state(ledger: Ledger) -> dict[str, Any]:
                 "price": encode_int(p.price),
                 "round": encode_int(p.round),
                 "updated_at": encode_int(p.updated_at),
+                "reference": encode_int(p.reference),
+                "reference_at": encode_int(p.reference_at),
             }
             for feed, p in sorted(ledger.prices.items())
         },
@@ -395,14 +401,18 @@ def _decode_account(value: Any, where: str, params: ProtocolParams) -> Account:
 
 
 def _decode_price(value: Any, where: str) -> OraclePrice:
-    data = _object(value, where, {"price", "round", "updated_at"})
+    data = _object(value, where, {"price", "round", "updated_at", "reference", "reference_at"})
     price = OraclePrice(
         decode_int(data["price"], f"{where}.price"),
         decode_int(data["round"], f"{where}.round"),
         decode_int(data["updated_at"], f"{where}.updated_at"),
+        decode_int(data["reference"], f"{where}.reference"),
+        decode_int(data["reference_at"], f"{where}.reference_at"),
     )
     if price.price <= 0:
         raise _fail(ErrorCode.INVALID_STATE, f"{where}.price", "prices are positive")
+    if price.reference <= 0:
+        raise _fail(ErrorCode.INVALID_STATE, f"{where}.reference", "prices are positive")
     return price
 
 

@@ -193,7 +193,17 @@ def _state() -> dict[str, Any]:
     properties = {
         "now": _ref("int"),
         "accounts": _id_map(_obj({"balances": _id_map(_ref("int")), "positions": _id_map(position)})),
-        "prices": _id_map(_obj({"price": _ref("int"), "round": _ref("int"), "updated_at": _ref("int")})),
+        "prices": _id_map(
+            _obj(
+                {
+                    "price": _ref("int"),
+                    "round": _ref("int"),
+                    "updated_at": _ref("int"),
+                    "reference": _ref("int"),
+                    "reference_at": _ref("int"),
+                }
+            )
+        ),
         "fee_pool": _id_map(_ref("int")),
         "insurance_fund": _id_map(_ref("int")),
         "net_deposits": _id_map(_ref("int")),

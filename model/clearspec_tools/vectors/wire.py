@@ -205,6 +205,32 @@ def _special_action_drafts(ledger: Ledger) -> Iterator[Draft]:
             MALFORMED,
             "VEC-3",
         )
+    # ORA-2: a report of the first format carries no deployment and no decimals.
+    old_format = copy.deepcopy(update)
+    for old_report in old_format["reports"]:
+        del old_report["deployment"], old_report["decimals"]
+    yield _step_draft(
+        ledger,
+        "oracle_update/report/first-format",
+        "reports of the retired first format (no deployment, no decimals): a wire flaw",
+        old_format,
+        MALFORMED,
+        "ORA-2",
+    )
+    for label, field, value in (
+        ("deployment-not-an-id", "deployment", "two words"),
+        ("decimals-a-number", "decimals", 6),
+    ):
+        flawed = copy.deepcopy(update)
+        flawed["reports"][0][field] = value
+        yield _step_draft(
+            ledger,
+            f"oracle_update/report/{label}",
+            f"a report whose {field} is {value!r}",
+            flawed,
+            MALFORMED,
+            "VEC-3",
+        )
     fill = encode_action(SettleTrades((Fill("BTC-PERP", "bob", "alice", Side.BUY, 1_000_000, 1, 0, 0),)))
     for label, side in (("capitals", "BUY"), ("unknown", "long"), ("number", 1)):
         bad_fill = copy.deepcopy(fill)
