@@ -79,3 +79,21 @@ def test_par2_invalid_parameters_are_rejected(changes: dict[str, Any]) -> None:
         rebuild(**changes)
     assert caught.value.code is ErrorCode.INVALID_PARAMS
     assert caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"feeds": (replace(BASE.feeds[0], feed_id="XAU/EUR"), *BASE.feeds[1:])}, "feed id 'XAU/EUR'"),
+        ({"assets": (*BASE.assets, AssetParams("SO L", "BTC-USD"))}, "asset id 'SO L'"),
+        ({"markets": market(market_id="BTC\nPERP")}, "market id 'BTC\\nPERP'"),
+        ({"oracle": replace(BASE.oracle, reporters=(("r\u202e", BASE.oracle.reporters[0][1]),))}, "reporter id"),
+        ({"markets": market(market_id="M" * 65)}, "market id"),
+    ],
+)
+def test_par2_every_id_is_an_identifier(changes: dict[str, Any], named: str) -> None:
+    """PAR-2: an id no action could name (VEC-3's grammar) is refused, naming it."""
+    with pytest.raises(ClearingError) as caught:
+        rebuild(**changes)
+    assert caught.value.code is ErrorCode.INVALID_PARAMS
+    assert named in caught.value.detail and "is not an identifier" in caught.value.detail

@@ -12,15 +12,14 @@ arithmetic: a ledger never holds an id its own codec cannot decode, and no
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
 from clearspec import kernel as k
 from clearspec.errors import ClearingError, ErrorCode
+from clearspec.identifiers import IDENTIFIER
 
-IDENTIFIER = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # the codec's VEC-3 grammar
 _IDENTIFIER_MATCH = IDENTIFIER.fullmatch
 INTEGER_LIMIT = 2**255  # signed 256 bits, as VEC-3
 MAX_LIST = 4096

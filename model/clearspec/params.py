@@ -16,6 +16,7 @@ import icontract
 
 from clearspec import kernel as k
 from clearspec.errors import ClearingError, ErrorCode
+from clearspec.identifiers import IDENTIFIER_TEXT, is_identifier
 from clearspec.reporter_keys import public_key_flaw
 
 PPM = 1_000_000
@@ -175,8 +176,17 @@ def _check_ppm(name: str, value: int) -> None:
         raise _fail(f"{name} must be within 0..{PPM}, got {value}")
 
 
+def _check_ids(kind: str, ids: list[str]) -> None:
+    """Every id an identifier of the one grammar (clearspec.identifiers), so every
+    action can name it and the codec can carry it."""
+    for ident in ids:
+        if not is_identifier(ident):
+            raise _fail(f"{kind} id {ident!r} is not an identifier ({IDENTIFIER_TEXT})")
+
+
 def _validate_assets(params: ProtocolParams) -> None:
     ids = [a.asset_id for a in params.assets]
+    _check_ids("asset", ids)
     if len(set(ids)) != len(ids):
         raise _fail("asset ids must be distinct")
     if params.quote_asset not in params.asset_by_id:
@@ -222,6 +232,7 @@ def _validate_tiers(market: MarketParams) -> None:
 
 def _validate_markets(params: ProtocolParams) -> None:
     ids = [m.market_id for m in params.markets]
+    _check_ids("market", ids)
     if len(set(ids)) != len(ids):
         raise _fail("market ids must be distinct")
     for market in params.markets:
@@ -256,6 +267,7 @@ def _validate_oracle(params: ProtocolParams) -> None:
     if not DEPLOYMENT_ID.fullmatch(params.deployment_id):
         raise _fail("deployment_id must be 1..64 of A-Z a-z 0-9 . _ : - (starting with a letter or digit)")
     ids = [r for r, _ in oracle.reporters]
+    _check_ids("reporter", ids)
     keys = [key for _, key in oracle.reporters]
     if len(set(ids)) != len(ids) or len(set(keys)) != len(keys):
         raise _fail("reporter ids and keys must be distinct")
@@ -277,6 +289,7 @@ def _validate_oracle(params: ProtocolParams) -> None:
 
 
 def _validate_feeds(params: ProtocolParams) -> None:
+    _check_ids("feed", [f.feed_id for f in params.feeds])
     if len({f.feed_id for f in params.feeds}) != len(params.feeds):
         raise _fail("feed ids must be distinct")
     for feed in params.feeds:

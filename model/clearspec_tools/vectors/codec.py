@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from immutables import Map
 
+from clearspec import identifiers
 from clearspec.actions import (
     Action,
     AdvanceTime,
@@ -53,8 +54,9 @@ INTEGER = re.compile(r"0|-?[1-9][0-9]*")
 INTEGER_BITS = 256
 INTEGER_LIMIT = 2 ** (INTEGER_BITS - 1)
 # VEC-3: identifiers are short ASCII words, so the canonical JSON needs no
-# escaping and sorts the same way (by byte) in every language.
-IDENTIFIER = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# escaping and sorts the same way (by byte) in every language: the model's one
+# grammar (clearspec.identifiers), re-exported for the codec's readers.
+IDENTIFIER = identifiers.IDENTIFIER
 HEX = re.compile(r"(?:[0-9a-f]{2})*")
 MAX_SIGNATURE_BYTES = 64
 MAX_LIST = 4096
