@@ -25,6 +25,7 @@ from clearspec_proofs.counterexample import confirm
 from clearspec_proofs.engine import Result, check_case, check_lemmas, trace_case
 from clearspec_proofs.invariants import Invariant, all_invariants, register_invariant, unregister_invariant
 from clearspec_proofs.report import save_counterexamples
+from clearspec_proofs.status import Status
 from clearspec_proofs.transitions import CASES, TransitionCase
 from clearspec_tools.examples import example_genesis, example_params
 from clearspec_tools.vectors.case import answer
@@ -227,7 +228,7 @@ def test_prf2_a_replay_the_model_does_not_reproduce_is_not_confirmed(tmp_path: P
 
     # Saved all the same, marked as not confirmed.
     result = Result(
-        "deposit-quote/inductive/x", "INV-1", "deposit-quote", "x", "inductive", "counterexample", 0.0
+        "deposit-quote/inductive/x", "INV-1", "deposit-quote", "x", "inductive", Status.COUNTEREXAMPLE, 0.0
     )
     result.counterexample = quiet
     [path] = save_counterexamples([result.as_json()], tmp_path)

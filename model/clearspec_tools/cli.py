@@ -84,7 +84,7 @@ def _run_prove(args: argparse.Namespace) -> int:
     if not results:
         print(f"no obligation matches {args.only!r}", file=sys.stderr)
         return 2
-    from clearspec_proofs.engine import NOT_APPLICABLE
+    from clearspec_proofs.status import PASSING, Status
 
     try:
         saved = save_counterexamples(results, folder)
@@ -93,11 +93,11 @@ def _run_prove(args: argparse.Namespace) -> int:
         return 2
     summary = {
         "total": len(results),
-        "proved": sum(1 for r in results if r["status"] == "proved"),
-        "counterexample": sum(1 for r in results if r["status"] == "counterexample"),
-        "unknown": sum(1 for r in results if r["status"] == "unknown"),
+        "proved": sum(1 for r in results if r["status"] == Status.PROVED),
+        "counterexample": sum(1 for r in results if r["status"] == Status.COUNTEREXAMPLE),
+        "unknown": sum(1 for r in results if r["status"] == Status.UNKNOWN),
         # A transition the parameter set cannot form is not a failure (spec: proofs.md).
-        "not_applicable": sum(1 for r in results if r["status"] == NOT_APPLICABLE),
+        "not_applicable": sum(1 for r in results if r["status"] == Status.NOT_APPLICABLE),
         "seconds": round(sum(r["seconds"] for r in results), 2),
         "counterexample_files": [str(p) for p in saved],
     }
@@ -107,7 +107,7 @@ def _run_prove(args: argparse.Namespace) -> int:
         )
     else:
         print_table(results, summary)
-    return 0 if summary["proved"] + summary["not_applicable"] == summary["total"] else 1
+    return 0 if all(r["status"] in PASSING for r in results) else 1
 
 
 def _run_params_export(args: argparse.Namespace) -> int:

@@ -375,7 +375,9 @@ def _check_case(
         # The action is rejected for every value: nothing it could break.
         ident = f"{case.name}/acceptance/can be accepted"
         detail = f"vacuous: always rejected with {error.code.value}"
-        return [Result(ident, case.rules, case.name, "can be accepted", "acceptance", Status.UNKNOWN, 0.0, detail)]
+        return [
+            Result(ident, case.rules, case.name, "can be accepted", "acceptance", Status.UNKNOWN, 0.0, detail)
+        ]
     except SymbolicBranchError as error:
         return [refused(case, error, time.perf_counter() - started)] if part[0] == 0 else []
     index, parts = part
@@ -693,7 +695,9 @@ def check_lemmas(
         except SymbolicBranchError as error:  # PRF-4: no proof of a trace that decided in Python
             seconds = time.perf_counter() - t0
             results.append(
-                Result(ident, lemma.rule, "lemma", lemma.name, kind, Status.UNKNOWN, seconds, f"{REFUSED}{error}")
+                Result(
+                    ident, lemma.rule, "lemma", lemma.name, kind, Status.UNKNOWN, seconds, f"{REFUSED}{error}"
+                )
             )
             continue
         conditions = [goal, *[c for c, _ in trace.obligations]]

@@ -68,7 +68,9 @@ KINDS: dict[str, Kind] = {
             True,
             "local conservation and zero-sum over the touched accounts, for a ledger of any size",
         ),
-        Kind("frame", "INV-5", Placement.SPREAD, True, "every account the action does not touch is unchanged"),
+        Kind(
+            "frame", "INV-5", Placement.SPREAD, True, "every account the action does not touch is unchanged"
+        ),
         Kind(
             "effect",
             "PRF-1",
@@ -105,7 +107,9 @@ KINDS: dict[str, Kind] = {
             "some state accepts the action: the hypotheses of the other kinds are satisfiable",
         ),
         Kind("lemma", "PRF-1", Placement.OWN, False, "a fact about model functions on free integers"),
-        Kind("theorem", "PRF-1", Placement.OWN, False, "a lemma that is a theorem of the spec (ORA-8, PAR-5)"),
+        Kind(
+            "theorem", "PRF-1", Placement.OWN, False, "a lemma that is a theorem of the spec (ORA-8, PAR-5)"
+        ),
     )
 }
 

@@ -51,6 +51,7 @@ from typing import Any
 
 from clearspec_proofs.minimise import MINIMISE_ENV
 from clearspec_proofs.mutants import IDENTITY, MUTANTS, PARAMS_VARIANTS, Mutant
+from clearspec_proofs.status import Status
 
 DEFAULT_TIMEOUT = 1200.0  # seconds per mutant, escalation included
 DEFAULT_MIN_RATE = 0.95  # the criterion
@@ -144,7 +145,7 @@ def params_for(variant: str) -> Any:
 
 
 def _kill_kind(obligation: dict[str, Any]) -> str:
-    if obligation["status"] == "counterexample":
+    if obligation["status"] == Status.COUNTEREXAMPLE:
         example = obligation.get("counterexample") or {}
         return "counterexample-confirmed" if example.get("confirmed") else "counterexample"
     from clearspec_proofs.engine import REFUSED
@@ -260,7 +261,7 @@ def _run_child(request: dict[str, Any], started: float) -> dict[str, Any]:
 
     def seen(result: Any) -> None:
         # Time to the first counterexample: what a designer waits for a broken model.
-        if result.status == "counterexample" and result.id not in ignore:
+        if result.status == Status.COUNTEREXAMPLE and result.id not in ignore:
             report.setdefault("first_counterexample_s", round(time.perf_counter() - started, 2))
 
     for name in wanted:
@@ -292,7 +293,7 @@ def _run_child(request: dict[str, Any], started: float) -> dict[str, Any]:
                     continue
                 report["kill"] = failure
                 return report
-            failed = [r for r in results if r["status"] != "proved" and r["id"] not in ignore]
+            failed = [r for r in results if r["status"] != Status.PROVED and r["id"] not in ignore]
             report["units"].append(
                 {
                     "unit": unit,
