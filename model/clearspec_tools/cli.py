@@ -55,8 +55,10 @@ def load_params_file(path: str | None) -> ProtocolParams:
 
 
 def _run_prove(args: argparse.Namespace) -> int:
+    from clearspec_proofs.counterexample import VECTOR_CODEC_ENV
     from clearspec_proofs.report import print_table, save_counterexamples
     from clearspec_proofs.runner import prove_all, stderr_progress
+    from clearspec_tools.vectors.counterexample import CODEC_NAME
 
     params = load_params_file(args.params)
     if not args.counterexamples.strip():
@@ -72,6 +74,9 @@ def _run_prove(args: argparse.Namespace) -> int:
     # ledger here, so a broken one is bad input before any worker starts.
     load_invariant_modules(tuple(args.invariants))
     check_invariants(params)
+    # Counterexamples carry a conformance case's inputs, in the wire format the
+    # prover does not know: the workers started below load this codec by name.
+    os.environ[VECTOR_CODEC_ENV] = CODEC_NAME
     results = prove_all(
         params,
         only=args.only,

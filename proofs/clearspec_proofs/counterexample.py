@@ -11,6 +11,9 @@ rejection kinds, the model answers with another code or changes the ledger).
 
 from __future__ import annotations
 
+import importlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -25,6 +28,13 @@ from clearspec.transition import apply
 from clearspec_proofs.fields_read import FieldReader, FieldValue, Read
 from clearspec_proofs.invariants import Invariant
 from clearspec_proofs.transitions import TransitionCase
+
+# The wire format of a conformance case (VEC-1) lives above the prover, with the
+# vectors: the command line names the function that encodes a counterexample's
+# state and action ("module:function") in this variable, which every worker
+# process it starts inherits. Unset, a counterexample has no vector.
+VECTOR_CODEC_ENV = "CLEARSPEC_VECTOR_CODEC"
+VectorCodec = Callable[[Ledger, Action], "dict[str, Any] | None"]
 
 
 class Counterexample(TypedDict):
@@ -140,35 +150,21 @@ def diff(before: dict[str, Any], after: dict[str, Any], path: str = "") -> list[
 
 
 def vector_input(ledger: Ledger, action: Action) -> dict[str, Any] | None:
-    """The counterexample as the inputs of a conformance case (VEC-1), or None
-    when the solver's state is one the wire cannot carry (say, a position of
-    size zero, which no reachable state has)."""
-    from dataclasses import replace
+    """The counterexample as the inputs of a conformance case (VEC-1), by the
+    codec the command line names (``VECTOR_CODEC_ENV``), or None without one or
+    when the state is one the wire cannot carry."""
+    codec = vector_codec()
+    return None if codec is None else codec(ledger, action)
 
-    from immutables import Map
 
-    from clearspec_tools.vectors.codec import decode_state, encode_action, encode_params, encode_state
-
-    # The symbolic world has a slot for every position; an empty slot (size and
-    # quote zero) is a position that does not exist.
-    accounts = {
-        name: replace(
-            account,
-            positions=Map({m: p for m, p in account.positions.items() if p.size != 0 or p.quote != 0}),
-        )
-        for name, account in ledger.accounts.items()
-    }
-    ledger = replace(ledger, accounts=Map(accounts))
-    try:
-        state = encode_state(ledger)
-        decode_state(state, ledger.params)
-        return {
-            "params": encode_params(ledger.params),
-            "pre_state": state,
-            "actions": [encode_action(action)],
-        }
-    except (ClearingError, TypeError, ValueError, icontract.ViolationError):
+def vector_codec() -> VectorCodec | None:
+    """The function ``VECTOR_CODEC_ENV`` names ("module:function"), or None."""
+    named = os.environ.get(VECTOR_CODEC_ENV, "")
+    if not named:
         return None
+    module, _, name = named.partition(":")
+    codec: VectorCodec = getattr(importlib.import_module(module), name)
+    return codec
 
 
 def confirm(
