@@ -19,12 +19,13 @@ from typing import Any, TypedDict
 
 import icontract
 
+from clearspec import transition
 from clearspec.actions import Action
 from clearspec.errors import ClearingError
 from clearspec.invariants import set_slow_checks, slow_checks
 from clearspec.render import describe, ledger_json
 from clearspec.state import Ledger
-from clearspec.transition import apply
+from clearspec.transition import Outcome
 from clearspec_proofs.fields_read import FieldReader, FieldValue, Read
 from clearspec_proofs.invariants import Invariant
 from clearspec_proofs.transitions import TransitionCase
@@ -167,6 +168,41 @@ def vector_codec() -> VectorCodec | None:
     return codec
 
 
+@dataclass(frozen=True)
+class Ran:
+    """What the concrete model did with one action (:func:`run_model`): ``step``'s
+    outcome, or ``apply``'s result or rejection; or the first line of the
+    message of a contract it broke (``violation``, then nothing else is set)."""
+
+    outcome: Outcome | None = None
+    after: Ledger | None = None
+    rejected: ClearingError | None = None
+    violation: str = ""
+
+
+def run_model(ledger: Ledger, action: Action, run: str) -> Ran:
+    """Run ``step`` or ``apply`` (``run``) on concrete values. A broken contract
+    is a failed obligation to report, not a crash of the prover: it is caught.
+    ``apply`` runs with the slow global checks on, and its rejection is caught
+    too (``step`` returns its rejection)."""
+    if run == "step":
+        try:
+            # Looked up at the call: a test plants its bug in the module.
+            return Ran(outcome=transition.step(ledger, action))
+        except icontract.ViolationError as violation:
+            return Ran(violation=str(violation).splitlines()[0])
+    previous = slow_checks()
+    set_slow_checks(True)
+    try:
+        return Ran(after=transition.apply(ledger, action))
+    except icontract.ViolationError as violation:
+        return Ran(violation=str(violation).splitlines()[0])
+    except ClearingError as error:
+        return Ran(rejected=error)
+    finally:
+        set_slow_checks(previous)
+
+
 def confirm(
     case: TransitionCase,
     invariant: str,
@@ -176,30 +212,33 @@ def confirm(
     action: Action,
     checker: Invariant | None,
     reads: tuple[FieldReader, Read] | None = None,
+    ran: Ran | None = None,
 ) -> Counterexample:
-    """Replay ``action`` on ``ledger`` concretely and say whether ``rule``
-    breaks; ``reads``: where the fields the broken condition reads sit, to
-    show them before and after."""
+    """Replay ``action`` on ``ledger`` concretely (or take ``ran``, the replay
+    already made) and say whether ``rule`` breaks; ``reads``: where the fields
+    the broken condition reads sit, to show them before and after."""
     where = Obligation(f"{case.name}/{kind}/{invariant}", rule, kind, case.name, invariant)
 
     def shown(after: Ledger | None) -> list[FieldValue]:
         return [] if reads is None else reads[0].values(reads[1], ledger, action, after)
 
-    previous = slow_checks()
-    set_slow_checks(True)
-    try:
-        after = apply(ledger, action)
-    except icontract.ViolationError as violation:
-        message = str(violation).splitlines()[0]
+    ran = ran if ran is not None else run_model(ledger, action, "apply")
+    if ran.violation:
         how = "a contract failed"
         return record(
-            where, confirmed=True, how=how, action=action, ledger=ledger, message=message, fields=shown(None)
+            where,
+            confirmed=True,
+            how=how,
+            action=action,
+            ledger=ledger,
+            message=ran.violation,
+            fields=shown(None),
         )
-    except ClearingError as error:
-        how = f"the concrete model rejected the action: {error.code.value}"
+    if ran.rejected is not None:
+        how = f"the concrete model rejected the action: {ran.rejected.code.value}"
         return record(where, confirmed=False, how=how, action=action, ledger=ledger, fields=shown(None))
-    finally:
-        set_slow_checks(previous)
+    after = ran.after
+    assert after is not None
     broken = checker is not None and not checker.holds(after)
     how = f"{invariant} is false after the action" if broken else "the replay shows no violation"
     return record(
