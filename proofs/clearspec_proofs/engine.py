@@ -1,8 +1,9 @@
 """Running obligations: trace a transition once, then ask Z3 about each goal.
 
 For one transition the engine builds the symbolic world, runs the model's
-``apply`` on it inside ``kernel.tracing()``, and collects four kinds of
-obligations (see ``spec/proofs.md``):
+``apply`` on it inside ``kernel.tracing()``, and collects the goal kinds of
+obligations (every kind, with its rule and the slice it runs in, is in
+``kinds.KINDS``; see ``spec/proofs.md``):
 
 * inductive — every invariant holds after, given all of them before;
 * delta-sum — the local conservation and zero-sum conditions, which hold for a
@@ -47,9 +48,6 @@ from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import TransitionCase, fixed_order_oracle
 
 DEFAULT_RLIMIT = 4_000_000
-# Kept for callers of the old name: the status of a transition the parameter
-# set cannot form (status.Status.NOT_APPLICABLE).
-NOT_APPLICABLE = Status.NOT_APPLICABLE
 # A query that is only a shortcut (the weak hypotheses before the strong ones, a
 # whole conjunction before its conjuncts) gets this fraction of the limit.
 SHORTCUT_SHARE = 16
