@@ -88,11 +88,12 @@ def trace_everything() -> tuple[list[str], list[str]]:
     from clearspec_proofs.mutation import params_for
     from clearspec_proofs.preconditions import spec_checks
     from clearspec_proofs.transitions import CASES
+    from clearspec_tools.examples import example_params
 
     rejected: list[str] = []
     refused: list[str] = []
     for variant in PARAMETER_SETS:
-        params = params_for(variant)
+        params = params_for(variant, example_params())
         for case in CASES:
             if not case.applies(params):
                 continue

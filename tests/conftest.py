@@ -8,6 +8,9 @@ os.environ.setdefault("CLEARSPEC_SLOW_CHECKS", "1")
 # No proof cache: tests never write into the user's home, and CI starts cold, so
 # no test may pass only thanks to a warm cache. Cache tests name a tmp_path.
 os.environ["CLEARSPEC_PROOF_CACHE"] = "off"
+# Counterexamples carry a conformance case's inputs as under `clearspec prove`,
+# which names the codec the prover loads (clearspec_proofs.counterexample).
+os.environ["CLEARSPEC_VECTOR_CODEC"] = "clearspec_tools.vectors.counterexample:counterexample_vector"
 
 import pytest
 

@@ -10,6 +10,7 @@ conformance case: the generator loads it and the reference answers it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -26,14 +27,16 @@ from clearspec.errors import ErrorCode
 from clearspec.invariants import set_slow_checks, slow_checks
 from clearspec.state import Ledger
 from clearspec_proofs import lemmas
-from clearspec_proofs.counterexample import Counterexample
+from clearspec_proofs.counterexample import VECTOR_CODEC_ENV, Counterexample, Obligation, record, vector_input
 from clearspec_proofs.engine import Result, check_case, check_lemmas
 from clearspec_proofs.invariants import register_invariant, unregister_invariant
 from clearspec_proofs.minimise import MINIMISE_ENV
 from clearspec_proofs.report import print_table, save_counterexamples
 from clearspec_proofs.transitions import CASES
-from clearspec_tools.examples import example_params
+from clearspec_tools.examples import example_genesis, example_params
 from clearspec_tools.vectors.case import answer
+from clearspec_tools.vectors.codec import encode_action
+from clearspec_tools.vectors.counterexample import CODEC_NAME
 from clearspec_tools.vectors.generate import counterexample_drafts
 
 PARAMS = example_params()
@@ -354,3 +357,17 @@ def test_the_committed_corpus_still_loads() -> None:
     drafts = list(counterexample_drafts())
     assert len(drafts) >= 5 and all(d.pre_state and d.actions for d in drafts)
     assert all("PRF-2" in d.extra_rules for d in drafts)
+
+
+def test_the_vector_comes_from_the_codec_the_caller_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The prover knows no wire format: without a codec named, a counterexample
+    # has no vector; with the command line's, it has the case's inputs (VEC-1).
+    ledger = example_genesis(example_params())
+    action = Deposit("alice", "USDC", 5)
+    assert os.environ[VECTOR_CODEC_ENV] == CODEC_NAME  # as `clearspec prove` sets it
+    given = vector_input(ledger, action)
+    assert given is not None and given["actions"] == [encode_action(action)]
+    monkeypatch.delenv(VECTOR_CODEC_ENV)
+    assert vector_input(ledger, action) is None
+    where = Obligation("x/inductive/y", "INV-1", "inductive", "x", "y")
+    assert record(where, confirmed=False, how="", action=action, ledger=ledger)["vector"] is None

@@ -122,7 +122,7 @@ def _traced(case: object) -> tuple[Ledger, SettleTrades, Ledger]:
 def test_an_invariant_preserving_wrong_result_is_killed_by_an_effect(ident: str) -> None:
     mutant = by_id(ident)
     assert mutant in MUTANTS and mutant.category == "effect"
-    record = mutation.run_mutant(mutant, SOURCE, escalate=False, timeout=300)
+    record = mutation.run_mutant(mutant, SOURCE, base=example_params(), escalate=False, timeout=300)
     assert record["status"] == "killed", record
     assert record["kill"]["kind"] == "counterexample-confirmed", record["kill"]
     assert "/effect/" in record["kill"]["obligation"], record["kill"]

@@ -211,6 +211,52 @@ def test_importing_the_protocol_loads_neither_the_prover_nor_the_tools() -> None
     assert done.stdout.strip() == "[]"
 
 
+PROVER = ROOT / "proofs" / "clearspec_proofs"
+# The command line's modules of the prover may use the tools: the `*_cli.py`
+# modules parse options and load parameter files with them, and the
+# `clearspec crosshair` command's targets include the wire codec itself (VEC-3,
+# VEC-4) and start from the example ledger.
+PROVER_COMMAND_LINE = {"crosshair_run.py", "crosshair_targets.py"}
+
+
+def _prover_modules() -> list[Path]:
+    """The prover's modules, less those of its command line."""
+    return [
+        path
+        for path in sorted(PROVER.rglob("*.py"))
+        if not path.name.endswith("_cli.py") and path.name not in PROVER_COMMAND_LINE
+    ]
+
+
+def test_the_prover_imports_no_tools() -> None:
+    """Layering: the prover is built on the protocol, not on the tools above it;
+    what it needs of them (the vector codec, reporter keys, the parameter set)
+    its caller hands in."""
+    files = _prover_modules()
+    assert PROVER / "engine.py" in files and PROVER / "counterexample.py" in files
+    offenders = {
+        path.relative_to(ROOT).as_posix(): sorted(upward)
+        for path in files
+        if (upward := _imported_packages(path) & {"clearspec_tools"})
+    }
+    assert not offenders, offenders
+
+
+def test_importing_the_prover_loads_no_tools() -> None:
+    """The same at run time, whatever an import does indirectly."""
+    import subprocess
+    import sys
+
+    names = sorted(p.stem for p in _prover_modules() if p.stem != "__init__")
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}: importlib.import_module('clearspec_proofs.' + name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'clearspec_tools'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 # --- the checker itself: each rule fires, and only where it should ------------------------
 
 VIOLATING = [

@@ -18,11 +18,15 @@ from typing import Any
 import pytest
 
 from clearspec_proofs import mutation
+from clearspec_proofs.kinds import KINDS, Placement
 from clearspec_proofs.mutants import CATEGORIES, IDENTITY, MUTANTS, PARAMS_VARIANTS, by_id
 from clearspec_proofs.mutation_cli import add_commands
 from clearspec_proofs.transitions import CASES
+from clearspec_tools.examples import example_params
 
 SOURCE = mutation.find_source()
+# The parameter set the command line gives the harness (clearspec mutate).
+PARAMS = example_params()
 
 
 def _digest(path: Path) -> str:
@@ -83,7 +87,9 @@ def test_applying_a_mutant_changes_only_the_copy(tmp_path: Path) -> None:
 
 def test_a_dropped_deposit_count_is_killed_by_a_confirmed_counterexample() -> None:
     before = _digest(SOURCE / "model" / "clearspec" / "collateral.py")
-    record = mutation.run_mutant(by_id("C01-deposit-not-counted"), SOURCE, escalate=False, timeout=300)
+    record = mutation.run_mutant(
+        by_id("C01-deposit-not-counted"), SOURCE, base=PARAMS, escalate=False, timeout=300
+    )
     assert record["status"] == "killed", record
     assert record["kill"]["kind"] == "counterexample-confirmed"
     assert record["kill"]["obligation"].startswith("deposit-quote/")
@@ -97,7 +103,9 @@ def test_a_dropped_deposit_count_is_killed_by_a_confirmed_counterexample() -> No
 def test_a_dropped_interval_breaker_is_killed_by_the_spec_order_of_checks() -> None:
     # ORA-10: without the per-interval check a staircase passes; the precondition
     # table, restated from spec/errors.md, expects ORACLE_INTERVAL_BREAKER.
-    record = mutation.run_mutant(by_id("O07-interval-breaker-dropped"), SOURCE, escalate=False, timeout=300)
+    record = mutation.run_mutant(
+        by_id("O07-interval-breaker-dropped"), SOURCE, base=PARAMS, escalate=False, timeout=300
+    )
     assert record["status"] == "killed", record
     assert record["kill"]["kind"] == "counterexample-confirmed"
     assert record["kill"]["obligation"].startswith("oracle-update/precondition/")
@@ -106,14 +114,14 @@ def test_a_dropped_interval_breaker_is_killed_by_the_spec_order_of_checks() -> N
 
 def test_a_reference_that_moves_with_every_update_is_killed_by_the_interval_lemma() -> None:
     record = mutation.run_mutant(
-        by_id("O08-interval-rolls-every-update"), SOURCE, escalate=False, timeout=300
+        by_id("O08-interval-rolls-every-update"), SOURCE, base=PARAMS, escalate=False, timeout=300
     )
     assert record["status"] == "killed", record
     assert record["kill"]["obligation"].startswith("lemma/ORA-10/interval-bound-")
 
 
 def test_the_unchanged_model_is_not_killed() -> None:
-    record = mutation.run_mutant(IDENTITY, SOURCE, escalate=False, timeout=300)
+    record = mutation.run_mutant(IDENTITY, SOURCE, base=PARAMS, escalate=False, timeout=300)
     assert record["status"] == "survived", record
     assert record["first_counterexample_s"] is None
     assert record["obligations_checked"] >= 20
@@ -129,7 +137,7 @@ def test_a_model_that_no_longer_imports_is_killed() -> None:
         replacement="import z3\n\nraise ImportError('planted')\n",
         equivalent="",
     )
-    record = mutation.run_mutant(planted, SOURCE, escalate=False, timeout=300)
+    record = mutation.run_mutant(planted, SOURCE, base=PARAMS, escalate=False, timeout=300)
     assert record["status"] == "killed" and record["kill"]["kind"] == "import"
     assert "planted" in record["kill"]["detail"]
 
@@ -193,16 +201,25 @@ def test_the_phases_cover_every_kind_of_obligation() -> None:
     # The harness proves a transition one kind at a time; a kind the engine
     # reports but the phases miss would never be run on a mutant.
     from clearspec_proofs.engine import check_case
-    from clearspec_tools.examples import example_params
 
     case = next(c for c in CASES if c.name == "deposit-quote")
-    kinds = {r.kind for r in check_case(case, example_params())}
+    kinds = {r.kind for r in check_case(case, PARAMS)}
     assert kinds <= set(mutation.PHASES), kinds - set(mutation.PHASES)
+    # Every kind of a transition in the table (kinds.KINDS), not only those
+    # this case has, is a phase.
+    of_a_transition = {name for name, kind in KINDS.items() if kind.placement is not Placement.OWN}
+    assert of_a_transition == set(mutation.PHASES)
 
 
 def test_coverage_selects_the_transitions_that_run_a_mutant() -> None:
     record = mutation.run_mutant(
-        IDENTITY, SOURCE, cases=["deposit-quote", "lemma"], exhaustive=True, coverage=True, timeout=300
+        IDENTITY,
+        SOURCE,
+        base=PARAMS,
+        cases=["deposit-quote", "lemma"],
+        exhaustive=True,
+        coverage=True,
+        timeout=300,
     )
     assert record["status"] == "survived" and record["cases_run"] == ["deposit-quote", "lemma"]
     coverage = record["coverage"]

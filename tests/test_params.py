@@ -87,7 +87,10 @@ def test_par2_invalid_parameters_are_rejected(changes: dict[str, Any]) -> None:
         ({"feeds": (replace(BASE.feeds[0], feed_id="XAU/EUR"), *BASE.feeds[1:])}, "feed id 'XAU/EUR'"),
         ({"assets": (*BASE.assets, AssetParams("SO L", "BTC-USD"))}, "asset id 'SO L'"),
         ({"markets": market(market_id="BTC\nPERP")}, "market id 'BTC\\nPERP'"),
-        ({"oracle": replace(BASE.oracle, reporters=(("r\u202e", BASE.oracle.reporters[0][1]),))}, "reporter id"),
+        (
+            {"oracle": replace(BASE.oracle, reporters=(("r\u202e", BASE.oracle.reporters[0][1]),))},
+            "reporter id",
+        ),
         ({"markets": market(market_id="M" * 65)}, "market id"),
     ],
 )

@@ -22,10 +22,11 @@ from clearspec import trading
 from clearspec.errors import ClearingError, ErrorCode
 from clearspec.params import MAX_AMOUNT, DeficitPolicy, MarketKind, ProtocolParams, revise
 from clearspec.params_file import load_params, params_to_json
-from clearspec_proofs.engine import NOT_APPLICABLE, check_case, trace_case
+from clearspec_proofs.engine import check_case, trace_case
 from clearspec_proofs.roles import Role, resolve, witness_price
 from clearspec_proofs.runner import not_applicable, units
 from clearspec_proofs.safe_region import counterexample_table, decide, position_component
+from clearspec_proofs.status import Status
 from clearspec_proofs.transitions import CASES, TransitionCase
 from clearspec_tools.cli import main
 from clearspec_tools.examples import example_params
@@ -136,7 +137,7 @@ def test_a_narrow_prove_of_each_set_is_proved_from_the_command_line(name: str, t
         assert "Traceback" not in done.stderr
         report = json.loads(done.stdout)
         statuses = {o["status"] for o in report["obligations"]}
-        assert statuses <= {"proved", NOT_APPLICABLE}
+        assert statuses <= {Status.PROVED, Status.NOT_APPLICABLE}
         proved = [o for o in report["obligations"] if o["status"] == "proved"]
         assert proved and all(
             o["detail"].startswith("non-vacuous") for o in proved if o["kind"] != "rejection"
@@ -159,7 +160,7 @@ def test_a_missing_kind_is_not_applicable_and_prove_exits_zero() -> None:
     report = json.loads(done.stdout)
     assert report["summary"]["not_applicable"] == report["summary"]["total"] == 2
     for row in report["obligations"]:
-        assert row["status"] == NOT_APPLICABLE
+        assert row["status"] == Status.NOT_APPLICABLE
         assert row["detail"] == "the parameter set has no collateral asset besides the quote asset"
 
 
@@ -176,9 +177,9 @@ def test_each_missing_role_is_reported_by_the_runner_and_check_case() -> None:
     for name, params in variants.items():
         assert name not in {u.case for u in units(None, params)}
         rows = {r["transition"]: r for r in not_applicable(None, params)}
-        assert rows[name]["status"] == NOT_APPLICABLE
+        assert rows[name]["status"] == Status.NOT_APPLICABLE
         (result,) = check_case(_case(name), params)
-        assert (result.status, result.detail) == (NOT_APPLICABLE, rows[name]["detail"])
+        assert (result.status, result.detail) == (Status.NOT_APPLICABLE, rows[name]["detail"])
     assert "liquidate" in {r["transition"] for r in not_applicable(None, variants["trade-buy"])}
     # Every case that applies still traces: nothing the world lacks is reached.
     variants["oracle-update"] = revise(base, assets=base.assets[:1], feeds=(), markets=())

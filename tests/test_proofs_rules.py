@@ -24,7 +24,9 @@ from clearspec.state import Ledger
 from clearspec_proofs.counterexample import confirm
 from clearspec_proofs.engine import Result, check_case, check_lemmas, trace_case
 from clearspec_proofs.invariants import Invariant, all_invariants, register_invariant, unregister_invariant
+from clearspec_proofs.kinds import KINDS, Placement
 from clearspec_proofs.report import save_counterexamples
+from clearspec_proofs.status import Status
 from clearspec_proofs.transitions import CASES, TransitionCase
 from clearspec_tools.examples import example_genesis, example_params
 from clearspec_tools.vectors.case import answer
@@ -227,7 +229,7 @@ def test_prf2_a_replay_the_model_does_not_reproduce_is_not_confirmed(tmp_path: P
 
     # Saved all the same, marked as not confirmed.
     result = Result(
-        "deposit-quote/inductive/x", "INV-1", "deposit-quote", "x", "inductive", "counterexample", 0.0
+        "deposit-quote/inductive/x", "INV-1", "deposit-quote", "x", "inductive", Status.COUNTEREXAMPLE, 0.0
     )
     result.counterexample = quiet
     [path] = save_counterexamples([result.as_json()], tmp_path)
@@ -250,3 +252,33 @@ def test_err1_a_contract_failing_on_a_rejection_witness_is_a_counterexample(
     results = check_case(_case("deposit-quote"), PARAMS, goal_filter="/rejection/")
     assert [r.status for r in results] == ["counterexample", "counterexample"]
     assert all("a contract failed: COL-3" in r.detail for r in results)
+
+
+_KIND_ROW = re.compile(
+    r"^\| `([a-z-]+)` \| \{ref\}`([A-Z]{3}-[0-9]+) <\2>` \| ([^|]+) \| (yes|no) \| ([^|]+) \|$"
+)
+
+
+def test_the_kinds_table_and_the_spec_name_the_same_kinds() -> None:
+    # spec/proofs.md, "The kinds of obligation", is the table kinds.KINDS holds:
+    # the same kinds, rules, placements, reliance and meanings, in order.
+    text = (Path(__file__).parent.parent / "spec" / "proofs.md").read_text()
+    section = text.split("### The kinds of obligation", 1)[1].split("\n## ", 1)[0]
+    rows = [m.groups() for line in section.splitlines() if (m := _KIND_ROW.match(line))]
+    expected = [
+        (k.name, k.rule, k.placement.value, "yes" if k.relies_on_acceptance else "no", k.meaning)
+        for k in KINDS.values()
+    ]
+    assert rows == expected
+
+
+def test_each_slice_runs_the_kinds_the_table_places_there() -> None:
+    # _check_case reads the placement from kinds.KINDS: with three slices the
+    # acceptance obligation is in the first, the rejections in the second, the
+    # preconditions in the last, and no slice runs a kind placed elsewhere.
+    case = next(c for c in CASES if c.name == "deposit-quote")
+    parts = 3
+    for index in range(parts):
+        kinds = {r.kind for r in check_case(case, PARAMS, part=(index, parts))}
+        placed = {name for name, kind in KINDS.items() if kind.placement is not Placement.SPREAD}
+        assert {name for name in placed if KINDS[name].placement.runs_in(index, parts)} == kinds & placed

@@ -164,18 +164,61 @@ def test_a_designers_invariant_module_reaches_the_spawned_workers(tmp_path: Path
 def test_a_slice_proof_stands_only_with_its_acceptance_obligation() -> None:
     # PRF-1 across slices: proofs made in a slice that did not show the
     # hypotheses satisfiable are withdrawn when the acceptance obligation fails.
-    trusted = f"non-vacuous (weak hypotheses{SHOWN_BY_ACCEPTANCE})"
-
-    def result(transition: str, kind: str, status: str, detail: str) -> dict[str, Any]:
-        return {"transition": transition, "kind": kind, "status": status, "detail": detail}
+    def result(transition: str, kind: str, status: str, relies: bool) -> dict[str, Any]:
+        return {
+            "transition": transition,
+            "kind": kind,
+            "status": status,
+            "detail": "non-vacuous (weak hypotheses)",
+            "relies_on_acceptance": relies,
+        }
 
     results = [
-        result("t", "acceptance", "unknown", "the strong hypotheses could not be shown satisfiable"),
-        result("t", "inductive", "proved", trusted),
-        result("t", "inductive", "proved", "non-vacuous (weak hypotheses)"),
-        result("u", "acceptance", "proved", "non-vacuous: some state accepts the action"),
-        result("u", "contract", "proved", trusted),
+        result("t", "acceptance", "unknown", False),
+        result("t", "inductive", "proved", True),
+        result("t", "inductive", "proved", False),
+        result("u", "acceptance", "proved", False),
+        result("u", "contract", "proved", True),
     ]
     withdraw_unsupported(results)
     assert [r["status"] for r in results] == ["unknown", "unknown", "proved", "proved", "proved"]
     assert "t/acceptance/can be accepted is not proved" in results[1]["detail"]
+
+
+def test_withdrawal_reads_the_reliance_field_not_the_detail_text() -> None:
+    # The field decides: set without the marker text, the proof is withdrawn;
+    # the marker text without the field withdraws nothing.
+    failed = {"transition": "t", "kind": "acceptance", "status": "unknown", "detail": ""}
+    by_field = {
+        "transition": "t",
+        "kind": "inductive",
+        "status": "proved",
+        "detail": "non-vacuous",
+        "relies_on_acceptance": True,
+    }
+    by_text = {
+        "transition": "t",
+        "kind": "inductive",
+        "status": "proved",
+        "detail": f"non-vacuous (weak hypotheses{SHOWN_BY_ACCEPTANCE})",
+        "relies_on_acceptance": False,
+    }
+    withdraw_unsupported([failed, by_field, by_text])
+    assert by_field["status"] == "unknown" and by_text["status"] == "proved"
+
+
+def test_a_later_slice_marks_its_proofs_as_relying_on_acceptance() -> None:
+    # Derived in _check_case: the goals proved in the second slice rely on the
+    # first slice's acceptance obligation; the first slice's, and the rejection
+    # and precondition kinds' (their witness is their own), do not.
+    case = _case("deposit-quote")
+    first = check_case(case, PARAMS, part=(0, 2))
+    second = check_case(case, PARAMS, part=(1, 2))
+    assert any(r.kind == "acceptance" for r in first) and not any(r.kind == "acceptance" for r in second)
+    assert not any(r.relies_on_acceptance for r in first)
+    goals = [r for r in second if r.kind in ("inductive", "delta-sum", "frame", "effect", "contract")]
+    assert goals and all(r.status == "proved" and r.relies_on_acceptance for r in goals)
+    assert all(SHOWN_BY_ACCEPTANCE in r.detail for r in goals)  # the text for a person stays
+    witnessed = [r for r in second if r.kind in ("rejection", "precondition")]
+    assert witnessed and not any(r.relies_on_acceptance for r in witnessed)
+    assert all(r.as_json()["relies_on_acceptance"] == r.relies_on_acceptance for r in second)

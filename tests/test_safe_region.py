@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from clearspec.margin import account_risk
-from clearspec.oracle import within_ppm
+from clearspec.oracle import signature_valid, within_ppm
 from clearspec.params import PPM, ProtocolParams
 from clearspec.params_file import params_to_json
 from clearspec.state import Ledger
@@ -35,6 +35,7 @@ from clearspec_proofs.safe_region import (
     replay,
     replay_ledger,
     replay_params,
+    replay_update,
     safe_grid,
     with_maintenance,
     with_maintenance_weight,
@@ -61,7 +62,9 @@ def _replays_to_negative(params: ProtocolParams, example: Counterexample | None)
     before, an accepted update, NC < 0 after."""
     assert example is not None
     assert within_ppm(example.price_after, example.price_before, params.oracle.max_deviation_ppm)
-    signing = replay_params(params)
+    # The caller's keys (the example reporters'), as a command line gives them.
+    keys = [key for _, key in reporter_keys(len(params.oracle.reporters))]
+    signing = replay_params(params, keys)
     ledger: Ledger = replay_ledger(signing, example)
     before = account_risk(ledger, ledger.accounts[SUBJECT])
     assert before.nc >= before.mmr > 0
@@ -87,6 +90,25 @@ def test_par5_the_example_set_is_unsafe_with_a_confirmed_counterexample() -> Non
     assert report.account is None  # the combined query is only run once every part is safe
     _replays_to_negative(PARAMS, report.position.counterexample)
     _replays_to_negative(PARAMS, report.collateral[0].counterexample)
+
+
+def test_the_replay_signs_with_the_callers_keys() -> None:
+    # The prover holds no example keys: the caller's sign the replay's update,
+    # and without any the replay derives its own; both confirm the same way.
+    example = check_market(PARAMS, "BTC-PERP").position.counterexample
+    assert example is not None
+    keys = [key for _, key in reporter_keys(len(PARAMS.oracle.reporters))]
+    signing = replay_params(PARAMS, keys)
+    theirs = [key.public_key().public_bytes_raw() for key in keys]
+    assert [public for _, public in signing.oracle.reporters] == theirs
+    update = replay_update(PARAMS, example.feed, example.price_after, 0, keys)
+    assert len(update.reports) == PARAMS.oracle.quorum
+    public = dict(signing.oracle.reporters)
+    assert all(signature_valid(public[r.reporter], r) for r in update.reports)
+    own = replay_params(PARAMS)
+    assert not any(signature_valid(dict(own.oracle.reporters)[r.reporter], r) for r in update.reports)
+    given, derived = replay(PARAMS, example, keys), replay(PARAMS, example)
+    assert given.confirmed and derived.confirmed and given.how == derived.how
 
 
 def test_par5_maintenance_at_the_breaker_is_safe_and_so_is_the_whole_account() -> None:

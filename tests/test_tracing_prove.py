@@ -133,7 +133,7 @@ def test_exp4_no_position_left_is_decided_on_sizes_and_the_old_entry_test_is_ref
         ("settle-expiry-keeps-perp",),
         "an account with a zero-size entry left counts as still holding a position",
     )
-    record = mutation.run_mutant(entries_test, SOURCE, escalate=False, timeout=300)
+    record = mutation.run_mutant(entries_test, SOURCE, base=example_params(), escalate=False, timeout=300)
     assert record["status"] == "killed", record
     assert record["kill"]["kind"] == "counterexample-confirmed"
     # The effect obligations (EXP-4's deficit) run before the spec's order of checks.

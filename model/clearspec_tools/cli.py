@@ -55,8 +55,10 @@ def load_params_file(path: str | None) -> ProtocolParams:
 
 
 def _run_prove(args: argparse.Namespace) -> int:
+    from clearspec_proofs.counterexample import VECTOR_CODEC_ENV
     from clearspec_proofs.report import print_table, save_counterexamples
     from clearspec_proofs.runner import prove_all, stderr_progress
+    from clearspec_tools.vectors.counterexample import CODEC_NAME
 
     params = load_params_file(args.params)
     if not args.counterexamples.strip():
@@ -72,6 +74,9 @@ def _run_prove(args: argparse.Namespace) -> int:
     # ledger here, so a broken one is bad input before any worker starts.
     load_invariant_modules(tuple(args.invariants))
     check_invariants(params)
+    # Counterexamples carry a conformance case's inputs, in the wire format the
+    # prover does not know: the workers started below load this codec by name.
+    os.environ[VECTOR_CODEC_ENV] = CODEC_NAME
     results = prove_all(
         params,
         only=args.only,
@@ -84,7 +89,7 @@ def _run_prove(args: argparse.Namespace) -> int:
     if not results:
         print(f"no obligation matches {args.only!r}", file=sys.stderr)
         return 2
-    from clearspec_proofs.engine import NOT_APPLICABLE
+    from clearspec_proofs.status import PASSING, Status
 
     try:
         saved = save_counterexamples(results, folder)
@@ -93,11 +98,11 @@ def _run_prove(args: argparse.Namespace) -> int:
         return 2
     summary = {
         "total": len(results),
-        "proved": sum(1 for r in results if r["status"] == "proved"),
-        "counterexample": sum(1 for r in results if r["status"] == "counterexample"),
-        "unknown": sum(1 for r in results if r["status"] == "unknown"),
+        "proved": sum(1 for r in results if r["status"] == Status.PROVED),
+        "counterexample": sum(1 for r in results if r["status"] == Status.COUNTEREXAMPLE),
+        "unknown": sum(1 for r in results if r["status"] == Status.UNKNOWN),
         # A transition the parameter set cannot form is not a failure (spec: proofs.md).
-        "not_applicable": sum(1 for r in results if r["status"] == NOT_APPLICABLE),
+        "not_applicable": sum(1 for r in results if r["status"] == Status.NOT_APPLICABLE),
         "seconds": round(sum(r["seconds"] for r in results), 2),
         "counterexample_files": [str(p) for p in saved],
     }
@@ -107,7 +112,7 @@ def _run_prove(args: argparse.Namespace) -> int:
         )
     else:
         print_table(results, summary)
-    return 0 if summary["proved"] + summary["not_applicable"] == summary["total"] else 1
+    return 0 if all(r["status"] in PASSING for r in results) else 1
 
 
 def _run_params_export(args: argparse.Namespace) -> int:

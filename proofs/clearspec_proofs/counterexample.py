@@ -11,20 +11,31 @@ rejection kinds, the model answers with another code or changes the ledger).
 
 from __future__ import annotations
 
+import importlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import icontract
 
+from clearspec import transition
 from clearspec.actions import Action
 from clearspec.errors import ClearingError
 from clearspec.invariants import set_slow_checks, slow_checks
 from clearspec.render import describe, ledger_json
 from clearspec.state import Ledger
-from clearspec.transition import apply
+from clearspec.transition import Outcome
 from clearspec_proofs.fields_read import FieldReader, FieldValue, Read
 from clearspec_proofs.invariants import Invariant
 from clearspec_proofs.transitions import TransitionCase
+
+# The wire format of a conformance case (VEC-1) lives above the prover, with the
+# vectors: the command line names the function that encodes a counterexample's
+# state and action ("module:function") in this variable, which every worker
+# process it starts inherits. Unset, a counterexample has no vector.
+VECTOR_CODEC_ENV = "CLEARSPEC_VECTOR_CODEC"
+VectorCodec = Callable[[Ledger, Action], "dict[str, Any] | None"]
 
 
 class Counterexample(TypedDict):
@@ -140,35 +151,56 @@ def diff(before: dict[str, Any], after: dict[str, Any], path: str = "") -> list[
 
 
 def vector_input(ledger: Ledger, action: Action) -> dict[str, Any] | None:
-    """The counterexample as the inputs of a conformance case (VEC-1), or None
-    when the solver's state is one the wire cannot carry (say, a position of
-    size zero, which no reachable state has)."""
-    from dataclasses import replace
+    """The counterexample as the inputs of a conformance case (VEC-1), by the
+    codec the command line names (``VECTOR_CODEC_ENV``), or None without one or
+    when the state is one the wire cannot carry."""
+    codec = vector_codec()
+    return None if codec is None else codec(ledger, action)
 
-    from immutables import Map
 
-    from clearspec_tools.vectors.codec import decode_state, encode_action, encode_params, encode_state
-
-    # The symbolic world has a slot for every position; an empty slot (size and
-    # quote zero) is a position that does not exist.
-    accounts = {
-        name: replace(
-            account,
-            positions=Map({m: p for m, p in account.positions.items() if p.size != 0 or p.quote != 0}),
-        )
-        for name, account in ledger.accounts.items()
-    }
-    ledger = replace(ledger, accounts=Map(accounts))
-    try:
-        state = encode_state(ledger)
-        decode_state(state, ledger.params)
-        return {
-            "params": encode_params(ledger.params),
-            "pre_state": state,
-            "actions": [encode_action(action)],
-        }
-    except (ClearingError, TypeError, ValueError, icontract.ViolationError):
+def vector_codec() -> VectorCodec | None:
+    """The function ``VECTOR_CODEC_ENV`` names ("module:function"), or None."""
+    named = os.environ.get(VECTOR_CODEC_ENV, "")
+    if not named:
         return None
+    module, _, name = named.partition(":")
+    codec: VectorCodec = getattr(importlib.import_module(module), name)
+    return codec
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What the concrete model did with one action (:func:`run_model`): ``step``'s
+    outcome, or ``apply``'s result or rejection; or the first line of the
+    message of a contract it broke (``violation``, then nothing else is set)."""
+
+    outcome: Outcome | None = None
+    after: Ledger | None = None
+    rejected: ClearingError | None = None
+    violation: str = ""
+
+
+def run_model(ledger: Ledger, action: Action, run: str) -> Ran:
+    """Run ``step`` or ``apply`` (``run``) on concrete values. A broken contract
+    is a failed obligation to report, not a crash of the prover: it is caught.
+    ``apply`` runs with the slow global checks on, and its rejection is caught
+    too (``step`` returns its rejection)."""
+    if run == "step":
+        try:
+            # Looked up at the call: a test plants its bug in the module.
+            return Ran(outcome=transition.step(ledger, action))
+        except icontract.ViolationError as violation:
+            return Ran(violation=str(violation).splitlines()[0])
+    previous = slow_checks()
+    set_slow_checks(True)
+    try:
+        return Ran(after=transition.apply(ledger, action))
+    except icontract.ViolationError as violation:
+        return Ran(violation=str(violation).splitlines()[0])
+    except ClearingError as error:
+        return Ran(rejected=error)
+    finally:
+        set_slow_checks(previous)
 
 
 def confirm(
@@ -180,30 +212,33 @@ def confirm(
     action: Action,
     checker: Invariant | None,
     reads: tuple[FieldReader, Read] | None = None,
+    ran: Ran | None = None,
 ) -> Counterexample:
-    """Replay ``action`` on ``ledger`` concretely and say whether ``rule``
-    breaks; ``reads``: where the fields the broken condition reads sit, to
-    show them before and after."""
+    """Replay ``action`` on ``ledger`` concretely (or take ``ran``, the replay
+    already made) and say whether ``rule`` breaks; ``reads``: where the fields
+    the broken condition reads sit, to show them before and after."""
     where = Obligation(f"{case.name}/{kind}/{invariant}", rule, kind, case.name, invariant)
 
     def shown(after: Ledger | None) -> list[FieldValue]:
         return [] if reads is None else reads[0].values(reads[1], ledger, action, after)
 
-    previous = slow_checks()
-    set_slow_checks(True)
-    try:
-        after = apply(ledger, action)
-    except icontract.ViolationError as violation:
-        message = str(violation).splitlines()[0]
+    ran = ran if ran is not None else run_model(ledger, action, "apply")
+    if ran.violation:
         how = "a contract failed"
         return record(
-            where, confirmed=True, how=how, action=action, ledger=ledger, message=message, fields=shown(None)
+            where,
+            confirmed=True,
+            how=how,
+            action=action,
+            ledger=ledger,
+            message=ran.violation,
+            fields=shown(None),
         )
-    except ClearingError as error:
-        how = f"the concrete model rejected the action: {error.code.value}"
+    if ran.rejected is not None:
+        how = f"the concrete model rejected the action: {ran.rejected.code.value}"
         return record(where, confirmed=False, how=how, action=action, ledger=ledger, fields=shown(None))
-    finally:
-        set_slow_checks(previous)
+    after = ran.after
+    assert after is not None
     broken = checker is not None and not checker.holds(after)
     how = f"{invariant} is false after the action" if broken else "the replay shows no violation"
     return record(

@@ -1,8 +1,9 @@
 """Running obligations: trace a transition once, then ask Z3 about each goal.
 
 For one transition the engine builds the symbolic world, runs the model's
-``apply`` on it inside ``kernel.tracing()``, and collects four kinds of
-obligations (see ``spec/proofs.md``):
+``apply`` on it inside ``kernel.tracing()``, and collects the goal kinds of
+obligations (every kind, with its rule and the slice it runs in, is in
+``kinds.KINDS``; see ``spec/proofs.md``):
 
 * inductive — every invariant holds after, given all of them before;
 * delta-sum — the local conservation and zero-sum conditions, which hold for a
@@ -41,13 +42,12 @@ from clearspec_proofs.counterexample import Counterexample, Obligation, record
 from clearspec_proofs.fields_read import Read
 from clearspec_proofs.hypotheses import FREE_SHARE, Hypotheses, as_bool, witness_constraints
 from clearspec_proofs.invariants import Invariant, all_invariants
+from clearspec_proofs.kinds import KINDS, NEVER_ACCEPTED, relies_on_acceptance
+from clearspec_proofs.status import Status
 from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import TransitionCase, fixed_order_oracle
 
 DEFAULT_RLIMIT = 4_000_000
-# The status of a transition the parameter set cannot form (a role it needs is
-# missing, roles.Role): not a failure, reported with the reason (spec: proofs.md).
-NOT_APPLICABLE = "not applicable"
 # A query that is only a shortcut (the weak hypotheses before the strong ones, a
 # whole conjunction before its conjuncts) gets this fraction of the limit.
 SHORTCUT_SHARE = 16
@@ -62,10 +62,13 @@ class Result:
     transition: str
     invariant: str
     kind: str
-    status: str  # proved | counterexample | unknown | NOT_APPLICABLE
+    status: Status
     seconds: float
     detail: str = ""
     counterexample: Counterexample | None = None
+    # PRF-1 across slices: proved under hypotheses another slice's acceptance
+    # obligation shows satisfiable (runner.withdraw_unsupported reads this).
+    relies_on_acceptance: bool = False
 
     def as_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -106,7 +109,7 @@ def not_applicable_result(case: TransitionCase, reason: str) -> Result:
         case.name,
         "can be accepted",
         "acceptance",
-        NOT_APPLICABLE,
+        Status.NOT_APPLICABLE,
         0.0,
         reason,
     )
@@ -325,7 +328,7 @@ def refused(case: TransitionCase, error: SymbolicBranchError, seconds: float) ->
     else of the trace is reported, whatever the filter."""
     ident = f"{case.name}/acceptance/can be accepted"
     detail = f"{REFUSED}{error}"
-    return Result(ident, "PRF-4", case.name, "can be accepted", "acceptance", "unknown", seconds, detail)
+    return Result(ident, "PRF-4", case.name, "can be accepted", "acceptance", Status.UNKNOWN, seconds, detail)
 
 
 def _with_prices_fixed(hypotheses: Hypotheses, base: list[Any], negated: list[Any]) -> Any:
@@ -370,11 +373,15 @@ def _check_case(
         # The action is rejected for every value: nothing it could break.
         ident = f"{case.name}/acceptance/can be accepted"
         detail = f"vacuous: always rejected with {error.code.value}"
-        return [Result(ident, case.rules, case.name, "can be accepted", "acceptance", "unknown", 0.0, detail)]
+        return [
+            Result(ident, case.rules, case.name, "can be accepted", "acceptance", Status.UNKNOWN, 0.0, detail)
+        ]
     except SymbolicBranchError as error:
         return [refused(case, error, time.perf_counter() - started)] if part[0] == 0 else []
     index, parts = part
-    hypotheses = Hypotheses(world, trace, params, rlimit, shown_elsewhere=index > 0)
+    # A slice without the acceptance obligation takes its hypotheses as satisfiable.
+    elsewhere = not KINDS["acceptance"].placement.runs_in(index, parts)
+    hypotheses = Hypotheses(world, trace, params, rlimit, shown_elsewhere=elsewhere)
     goals = [
         goal
         for position, goal in enumerate(goals_for(case, world, after, trace, params))
@@ -385,7 +392,8 @@ def _check_case(
     results = []
     for position, goal in enumerate(goals):
         t0 = time.perf_counter()
-        status, model, detail = _check_goal(hypotheses, goal)
+        found, model, detail = _check_goal(hypotheses, goal)
+        status = Status(found)
         counterexample = None
         if model is not None:
             from clearspec_proofs.replays import goal_counterexample
@@ -406,28 +414,32 @@ def _check_case(
                 seconds,
                 detail,
                 counterexample,
+                relies_on_acceptance(goal.kind, status == Status.PROVED, hypotheses.shown_elsewhere),
             )
         )
         report(results[-1])
     later: list[Result] = []
-    if index == 1 % parts:
-        # The second slice (the first carries the acceptance obligation).
+    if KINDS["rejection"].placement.runs_in(index, parts):
         later += check_rejections(case, params, world, trace, hypotheses, goal_filter)
-    if index == 0 and case.rejects is not None:
+    if NEVER_ACCEPTED.runs_in(index, parts) and case.rejects is not None:
         later += check_never_accepted(case, world, hypotheses, goal_filter)
     for result in later:
         report(result)
-        hypotheses.escalation.refuted |= result.status == "counterexample"
-    if index == parts - 1:
-        # The last slice: the first two carry acceptance and the rejection kind.
+        hypotheses.escalation.refuted |= result.status == Status.COUNTEREXAMPLE
+    if KINDS["precondition"].placement.runs_in(index, parts):
         later += _reported(check_preconditions(case, world, after, trace, hypotheses, goal_filter), report)
+    for result in later:
+        result.relies_on_acceptance = relies_on_acceptance(
+            result.kind, result.status == Status.PROVED, hypotheses.shown_elsewhere
+        )
     results += later
-    if index == 0 and (goal_filter is None or goal_filter in f"{case.name}/acceptance"):
+    acceptance_here = KINDS["acceptance"].placement.runs_in(index, parts)
+    if acceptance_here and (goal_filter is None or goal_filter in f"{case.name}/acceptance"):
         # PRF-1: the action passes every check, margin included, for some state:
         # the proofs above are about actions that can happen.
         t0 = time.perf_counter()
         accepted = hypotheses.satisfiable("strong")
-        status = "proved" if accepted == z3.sat else "unknown"
+        status = Status.PROVED if accepted == z3.sat else Status.UNKNOWN
         if accepted == z3.sat:
             detail = "non-vacuous: some state accepts the action"
         elif accepted == z3.unsat:
@@ -461,7 +473,7 @@ def _always_rejected_id(case: TransitionCase) -> str:
 
 
 def _always_rejected_result(
-    case: TransitionCase, started: float, status: str, detail: str, counterexample: Counterexample | None
+    case: TransitionCase, started: float, status: Status, detail: str, counterexample: Counterexample | None
 ) -> Result:
     """The one ``CASE/rejection/always CODE`` obligation of a case the spec refuses."""
     assert case.rejects is not None
@@ -507,7 +519,7 @@ def check_always_rejected(
     where = Obligation(ident, "ERR-1", "rejection", case.name, f"always {case.rejects.value}")
     if error.code is not case.rejects:
         # Traced with no state to replay: the check that refused names another code.
-        status, detail = "counterexample", f"expected {case.rejects.value}, traced {error.code.value}"
+        status, detail = Status.COUNTEREXAMPLE, f"expected {case.rejects.value}, traced {error.code.value}"
         counterexample = record(
             where,
             confirmed=False,
@@ -517,7 +529,7 @@ def check_always_rejected(
             got=error.code.value,
         )
     elif model is None:
-        status, detail = "unknown", "no state satisfies the world's assumptions and the invariants"
+        status, detail = Status.UNKNOWN, "no state satisfies the world's assumptions and the invariants"
     else:
         # No condition: the check that refuses is decided without the solver.
         from clearspec_proofs.replays import minimised, rejection_replay
@@ -525,10 +537,10 @@ def check_always_rejected(
         replay = rejection_replay(case, world, where, case.rejects.value, None, hypotheses)
         first = replay(model)
         if not first["confirmed"]:
-            status = "proved"
+            status = Status.PROVED
             detail = f"rejected with {case.rejects.value} in every state, ledger unchanged (witness replayed)"
         else:
-            status, detail = "counterexample", first["how"]
+            status, detail = Status.COUNTEREXAMPLE, first["how"]
             counterexample = minimised(world, model, hypotheses, replay)
     return [_always_rejected_result(case, t0, status, detail, counterexample)]
 
@@ -548,7 +560,7 @@ def check_never_accepted(
     counterexample: Counterexample | None = None
     if model is None:
         accepted = hypotheses.satisfiable("strong")
-        status = "proved" if accepted == z3.unsat else "unknown"
+        status = Status.PROVED if accepted == z3.unsat else Status.UNKNOWN
         detail = (
             f"rejected with {case.rejects.value} or an earlier check in every state (none passes them all)"
             if accepted == z3.unsat
@@ -560,7 +572,7 @@ def check_never_accepted(
 
         replay = never_accepted_replay(case, world, where)
         counterexample = minimised(world, model, hypotheses.strong, replay)
-        status, detail = "counterexample", counterexample["how"]
+        status, detail = Status.COUNTEREXAMPLE, counterexample["how"]
     return [_always_rejected_result(case, t0, status, detail, counterexample)]
 
 
@@ -608,13 +620,13 @@ def check_rejections(
             case, world, where, code.value, trace.guards[position][0], hypotheses.strong
         )
         first = replay(model)
-        status = "proved" if not first["confirmed"] else "counterexample"
-        detail = f"rejected with {code.value}, ledger unchanged" if status == "proved" else first["how"]
+        status = Status.PROVED if not first["confirmed"] else Status.COUNTEREXAMPLE
+        detail = f"rejected with {code.value}, ledger unchanged" if status == Status.PROVED else first["how"]
         if subsumed:
             detail += f"; checks without a witness before it: {', '.join(subsumed)}"
             subsumed = []
         counterexample = None
-        if status == "counterexample":
+        if status == Status.COUNTEREXAMPLE:
             guards = [g for g, _, _ in trace.guards]
             base = [c for c in hypotheses.strong if not any(c is g for g in guards)]
             constraints = [*base, *guards[:position], z3.Not(guards[position])]
@@ -681,7 +693,9 @@ def check_lemmas(
         except SymbolicBranchError as error:  # PRF-4: no proof of a trace that decided in Python
             seconds = time.perf_counter() - t0
             results.append(
-                Result(ident, lemma.rule, "lemma", lemma.name, kind, "unknown", seconds, f"{REFUSED}{error}")
+                Result(
+                    ident, lemma.rule, "lemma", lemma.name, kind, Status.UNKNOWN, seconds, f"{REFUSED}{error}"
+                )
             )
             continue
         conditions = [goal, *[c for c, _ in trace.obligations]]
@@ -691,19 +705,19 @@ def check_lemmas(
         outcome = solver.check(premises, [negated], limit=rlimit, want_model=True)
         answer = outcome.answer if vacuity == z3.sat else vacuity
         if vacuity != z3.sat:
-            status, detail = "unknown", f"vacuous: the hypotheses are {vacuity}"
+            status, detail = Status.UNKNOWN, f"vacuous: the hypotheses are {vacuity}"
         elif answer == z3.unsat:
-            status, detail = "proved", "non-vacuous"
+            status, detail = Status.PROVED, "non-vacuous"
         elif answer == z3.sat and outcome.model is not None:
             where = Obligation(ident, lemma.rule, kind, "lemma", lemma.name)
             from clearspec_proofs.replays import lemma_counterexample
 
             refuted = [*premises, negated]
             counterexample = lemma_counterexample(where, outcome.model, refuted, conditions, hypotheses)
-            status = "counterexample"
+            status = Status.COUNTEREXAMPLE
             detail = "; ".join(f"{f['field']}={f['before']}" for f in counterexample["fields"])
         else:
-            status, detail = "unknown", f"solver: {outcome.reason}"
+            status, detail = Status.UNKNOWN, f"solver: {outcome.reason}"
         results.append(
             Result(
                 ident,
@@ -747,7 +761,7 @@ def check_preconditions(
             checks = spec_checks(world.ledger, world.action, after)
     except SymbolicBranchError as error:  # PRF-4 holds for the spec's table too
         ident, detail = f"{case.name}/precondition/spec table", f"{REFUSED}{error}"
-        return [Result(ident, "PRF-4", case.name, "spec table", "precondition", "unknown", 0.0, detail)]
+        return [Result(ident, "PRF-4", case.name, "spec table", "precondition", Status.UNKNOWN, 0.0, detail)]
     listed = obligations(case.name, checks, trace)
     if not any(o.premise is not None and (goal_filter is None or goal_filter in o.ident) for o in listed):
         return []
@@ -783,7 +797,7 @@ def check_preconditions(
         if obligation not in found:
             continue
         t1 = time.perf_counter()
-        status, detail = "proved", ""
+        status, detail = Status.PROVED, ""
         counterexample: Counterexample | None = None
         if combined != z3.unsat:
             # A counterexample found with prices fixed, else prove this one alone
@@ -802,24 +816,24 @@ def check_preconditions(
                 replay = precondition_replay(case, world, after, where, Read.of(claim, base))
                 counterexample = minimised(world, model, [*base, z3.Not(claim)], replay)
                 confirmed, how = counterexample["confirmed"], counterexample["how"]
-                status = "counterexample" if confirmed else "unknown"
+                status = Status.COUNTEREXAMPLE if confirmed else Status.UNKNOWN
                 detail = how if confirmed else f"unconfirmed: {how}"
             elif answer == z3.unknown:
-                status, detail = "unknown", f"solver: {reason}"
+                status, detail = Status.UNKNOWN, f"solver: {reason}"
         witness: Any = z3.unknown
-        if status == "proved":
+        if status == Status.PROVED:
             # "accepts" has no later obligation to hand its check to: its free
             # query gets the whole limit and the escalation.
             accepts = obligation.code is None
             free = rlimit if accepts else max(rlimit // FREE_SHARE, 1)
             witness, _ = hypotheses.find(base, [obligation.premise], free_limit=free, escalate=accepts)
-        if status == "proved":
+        if status == Status.PROVED:
             if witness != z3.sat and obligation.code is not None:
                 verdict = "never first to fail" if witness == z3.unsat else "no witness found"
                 pending.append(f"{obligation.check} ({verdict})")
                 continue
             if witness != z3.sat:
-                status = "unknown"
+                status = Status.UNKNOWN
                 detail = (
                     "vacuous: the hypotheses and the spec checks are unsatisfiable together"
                     if witness == z3.unsat

@@ -47,10 +47,14 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearspec_proofs.minimise import MINIMISE_ENV
 from clearspec_proofs.mutants import IDENTITY, MUTANTS, PARAMS_VARIANTS, Mutant
+from clearspec_proofs.status import Status
+
+if TYPE_CHECKING:  # the parent process imports no model module (see the docstring)
+    from clearspec.params import ProtocolParams
 
 DEFAULT_TIMEOUT = 1200.0  # seconds per mutant, escalation included
 DEFAULT_MIN_RATE = 0.95  # the issue's criterion
@@ -125,13 +129,13 @@ def make_copy(mutant: Mutant, source: Path, destination: Path) -> Path:
     return target
 
 
-def params_for(variant: str) -> Any:
-    """The parameter set a mutant is proved under: the example set, or the example
-    set with every market socialising its losses (ADL-6's branch)."""
+def params_for(variant: str, base: ProtocolParams) -> ProtocolParams:
+    """The parameter set a mutant is proved under: ``base`` (the command line's,
+    the example set), or ``base`` with every market socialising its losses
+    (ADL-6's branch)."""
     from clearspec.params import DeficitPolicy, with_market
-    from clearspec_tools.examples import example_params
 
-    params = example_params()
+    params = base
     if variant == "socialise":
         for market in params.markets:
             params = with_market(params, market.market_id, deficit_policy=DeficitPolicy.SOCIALISE)
@@ -144,7 +148,7 @@ def params_for(variant: str) -> Any:
 
 
 def _kill_kind(obligation: dict[str, Any]) -> str:
-    if obligation["status"] == "counterexample":
+    if obligation["status"] == Status.COUNTEREXAMPLE:
         example = obligation.get("counterexample") or {}
         return "counterexample-confirmed" if example.get("confirmed") else "counterexample"
     from clearspec_proofs.engine import REFUSED
@@ -243,7 +247,11 @@ def _run_child(request: dict[str, Any], started: float) -> dict[str, Any]:
     measure = bool(request.get("coverage"))
     try:
         with _measure(root, measure, lines, "setup"):
-            params = params_for(request["params"])
+            from clearspec.params_file import params_from_json
+
+            # Decoded by the copy's model: a mutant that breaks the parameter
+            # set's own code is killed here.
+            params = params_for(request["params"], params_from_json(request["base_params"]))
     except MutationError as error:
         return {"error": str(error)}
     except Exception as error:
@@ -260,7 +268,7 @@ def _run_child(request: dict[str, Any], started: float) -> dict[str, Any]:
 
     def seen(result: Any) -> None:
         # Time to the first counterexample: what a designer waits for a broken model.
-        if result.status == "counterexample" and result.id not in ignore:
+        if result.status == Status.COUNTEREXAMPLE and result.id not in ignore:
             report.setdefault("first_counterexample_s", round(time.perf_counter() - started, 2))
 
     for name in wanted:
@@ -292,7 +300,7 @@ def _run_child(request: dict[str, Any], started: float) -> dict[str, Any]:
                     continue
                 report["kill"] = failure
                 return report
-            failed = [r for r in results if r["status"] != "proved" and r["id"] not in ignore]
+            failed = [r for r in results if r["status"] != Status.PROVED and r["id"] not in ignore]
             report["units"].append(
                 {
                     "unit": unit,
@@ -363,6 +371,7 @@ def run_mutant(
     mutant: Mutant,
     source: Path | None = None,
     *,
+    base: ProtocolParams,
     cases: Sequence[str] | None = None,
     escalate: bool = True,
     rlimit: int | None = None,
@@ -376,7 +385,10 @@ def run_mutant(
     ``cases``: the transitions to prove, in order (default: the mutant's own,
     then, with ``escalate``, every other one and the lemmas). ``exhaustive``:
     do not stop at a kill, list every failure (the baseline). ``coverage``:
-    record the model lines each transition runs."""
+    record the model lines each transition runs. ``base``: the parameter set
+    (``params_for``), the caller's."""
+    from clearspec.params_file import params_to_json
+
     source = source or find_source()
     if cases is None:
         cases = [*mutant.cases, "*"] if escalate else list(mutant.cases)
@@ -397,6 +409,7 @@ def run_mutant(
             "root": str(root),
             "cases": list(cases),
             "params": mutant.params,
+            "base_params": params_to_json(base),
             "rlimit": rlimit,
             "ignore": sorted(ignore),
             "exhaustive": exhaustive,
@@ -462,7 +475,12 @@ def _with_reason(record: dict[str, Any], mutant: Mutant) -> dict[str, Any]:
 
 
 def baseline(
-    source: Path, variant: str, *, rlimit: int | None = None, timeout: float = DEFAULT_TIMEOUT
+    source: Path,
+    variant: str,
+    *,
+    base: ProtocolParams,
+    rlimit: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> dict[str, Any]:
     """The model unchanged, every transition and the lemmas under ``variant``,
     without stopping at a failure and with coverage: which obligations fail
@@ -470,7 +488,14 @@ def baseline(
     not count), and which model lines each transition runs."""
     control = replace(IDENTITY, id=f"BASELINE-{variant}", params=variant)
     record = run_mutant(
-        control, source, cases=["*"], rlimit=rlimit, timeout=timeout, exhaustive=True, coverage=True
+        control,
+        source,
+        base=base,
+        cases=["*"],
+        rlimit=rlimit,
+        timeout=timeout,
+        exhaustive=True,
+        coverage=True,
     )
     record["not_proved"] = [f["obligation"] for f in record.get("failures", [])]
     return record
@@ -590,6 +615,7 @@ def campaign(
     mutants: Sequence[Mutant],
     source: Path | None = None,
     *,
+    base: ProtocolParams,
     workers: int = 1,
     escalate: bool = True,
     use_baseline: bool = True,
@@ -602,7 +628,8 @@ def campaign(
     The tree is copied once first, so that edits to the working tree during a
     long campaign do not mix two versions of the model. With the baseline, a
     mutant is proved on the transitions that run its line (its own first);
-    without, on its own transitions and then, with ``escalate``, on all."""
+    without, on its own transitions and then, with ``escalate``, on all.
+    ``base``: the parameter set the mutants are proved under (``params_for``)."""
     source = source or find_source()
     for mutant in mutants:
         mutated_text(mutant, source)  # fail early if the catalogue no longer matches
@@ -615,7 +642,7 @@ def campaign(
             shutil.copytree(source / part, snapshot / part, ignore=ignore)
         pool = ThreadPoolExecutor(max_workers=max(1, workers))
         try:
-            baselines = _baselines(pool, mutants, snapshot, use_baseline, rlimit, timeout, say)
+            baselines = _baselines(pool, mutants, snapshot, base, use_baseline, rlimit, timeout, say)
             futures: dict[Future[dict[str, Any]], Mutant] = {}
             for m in mutants:
                 cases: list[str] | None = None
@@ -627,6 +654,7 @@ def campaign(
                     run_mutant,
                     m,
                     snapshot,
+                    base=base,
                     cases=cases,
                     escalate=escalate,
                     rlimit=rlimit,
@@ -673,6 +701,7 @@ def _baselines(
     pool: ThreadPoolExecutor,
     mutants: Sequence[Mutant],
     snapshot: Path,
+    base: ProtocolParams,
     use_baseline: bool,
     rlimit: int | None,
     timeout: float,
@@ -682,7 +711,9 @@ def _baselines(
         return {}
     variants = sorted({m.params for m in mutants})
     say(f"baseline: the unchanged model under {', '.join(variants)} (every transition, with coverage)")
-    jobs = {v: pool.submit(baseline, snapshot, v, rlimit=rlimit, timeout=timeout) for v in variants}
+    jobs = {
+        v: pool.submit(baseline, snapshot, v, base=base, rlimit=rlimit, timeout=timeout) for v in variants
+    }
     found = {}
     for variant, job in jobs.items():
         b = job.result()

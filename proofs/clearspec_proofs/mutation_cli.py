@@ -109,8 +109,11 @@ def _campaign(args: argparse.Namespace, only: list[str]) -> dict[str, Any]:
         from clearspec_proofs.solver import CACHE_ENV
 
         os.environ[CACHE_ENV] = "off"  # the children inherit the environment
+    from clearspec_tools.examples import example_params
+
     return mutation.campaign(
         mutants,
+        base=example_params(),  # the campaign's parameter sets derive from the example set
         workers=args.workers,
         escalate=not args.targeted,
         use_baseline=not args.no_baseline,

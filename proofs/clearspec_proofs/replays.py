@@ -11,13 +11,22 @@ carries the fields the broken condition reads (``fields_read``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-import icontract
 import z3
 
+from clearspec.actions import Action
 from clearspec.state import Ledger
-from clearspec_proofs.counterexample import Counterexample, Obligation, confirm, record, same_violation
+from clearspec_proofs.counterexample import (
+    Counterexample,
+    Obligation,
+    Ran,
+    confirm,
+    record,
+    run_model,
+    same_violation,
+)
 from clearspec_proofs.engine import Goal, _oracle_context, concretize
 from clearspec_proofs.fields_read import FieldReader, Read, constants_of, model_values
 from clearspec_proofs.hypotheses import Hypotheses, as_bool, witness_constraints
@@ -26,6 +35,32 @@ from clearspec_proofs.symbolic import World
 from clearspec_proofs.transitions import TransitionCase
 
 Replay = Callable[[z3.ModelRef], Counterexample]
+
+
+@dataclass(frozen=True)
+class Concrete:
+    """One concrete replay: the state a solver's model describes, and what the
+    model did with it (``ran``)."""
+
+    ledger: Ledger
+    action: Action
+    result: Ledger | None  # the traced result, concretized, when asked for
+    ran: Ran
+
+
+def run_concrete(
+    case: TransitionCase, world: World, candidate: z3.ModelRef, run: str, after: Ledger | None = None
+) -> Concrete:
+    """The one concrete replay every kind shares: the world's ledger and action
+    (and the traced result ``after``, when given) at ``candidate``'s values, run
+    through ``step`` or ``apply`` (``run``) under the case's oracle, with every
+    contract on; a broken contract comes back as the violation."""
+    ledger = concretize(world.ledger, candidate)
+    action = concretize(world.action, candidate)
+    result = None if after is None else concretize(after, candidate)
+    with _oracle_context(case):
+        ran = run_model(ledger, action, run)
+    return Concrete(ledger, action, result, ran)
 
 
 def minimised(world: World, model: z3.ModelRef, constraints: list[Any], replay: Replay) -> Counterexample:
@@ -60,8 +95,8 @@ def goal_counterexample(
     reads = (FieldReader.of(world.ledger, world.action), Read.of(goal.condition, hypotheses.strong))
 
     def replay(candidate: z3.ModelRef) -> Counterexample:
-        ledger = concretize(world.ledger, candidate)
-        action = concretize(world.action, candidate)
+        concrete = run_concrete(case, world, candidate, "apply")
+        ledger, action = concrete.ledger, concrete.action
         checker = goal.checker
         if goal.kind == "effect":
             # An effect compares the result with the pre-state: checked on this one.
@@ -69,7 +104,9 @@ def goal_counterexample(
 
             checker = replay_checker(goal.invariant, goal.rule, ledger, action)
         with _oracle_context(case):
-            return confirm(case, goal.invariant, goal.rule, goal.kind, ledger, action, checker, reads)
+            return confirm(
+                case, goal.invariant, goal.rule, goal.kind, ledger, action, checker, reads, concrete.ran
+            )
 
     return minimised(world, model, [*hypotheses.strong, z3.Not(goal.condition)], replay)
 
@@ -86,21 +123,16 @@ def rejection_replay(
     and return the very same ledger. The record is confirmed (a counterexample)
     when it does not; ``condition`` is the failing check whose fields are shown
     (None: a check decided without the solver, so the action and the ledger)."""
-    from clearspec.transition import step
-
     reader = FieldReader.of(world.ledger, world.action)
     read = Read.whole(reader) if condition is None else Read.of(condition, hypotheses)
 
     def replay(candidate: z3.ModelRef) -> Counterexample:
-        ledger = concretize(world.ledger, candidate)
-        action = concretize(world.action, candidate)
-        try:
-            with _oracle_context(case):
-                outcome = step(ledger, action)
-        except icontract.ViolationError as violation:
+        concrete = run_concrete(case, world, candidate, "step")
+        ledger, action, outcome = concrete.ledger, concrete.action, concrete.ran.outcome
+        if outcome is None:
             # The model broke one of its own contracts on the witness: that is a
             # failed obligation to report, not a crash of the prover.
-            message = str(violation).splitlines()[0]
+            message = concrete.ran.violation
             how = f"expected {expected}, a contract failed: {message}"
             fields = reader.values(read, ledger, action, None)
             return record(
@@ -138,24 +170,18 @@ def rejection_replay(
 def never_accepted_replay(case: TransitionCase, world: World, where: Obligation) -> Replay:
     """A state that passes every check, replayed: confirmed when the concrete
     model accepts what the spec always refuses."""
-    from clearspec.transition import step
-
     assert case.rejects is not None
     expected = case.rejects.value
     reader = FieldReader.of(world.ledger, world.action)
     read = Read.whole(reader)
 
     def replay(candidate: z3.ModelRef) -> Counterexample:
-        ledger = concretize(world.ledger, candidate)
-        action = concretize(world.action, candidate)
+        concrete = run_concrete(case, world, candidate, "step")
+        ledger, action, outcome = concrete.ledger, concrete.action, concrete.ran.outcome
         after: Ledger | None = None
-        message = ""
-        try:
-            with _oracle_context(case):
-                outcome = step(ledger, action)
-        except icontract.ViolationError as violation:
+        message = concrete.ran.violation
+        if outcome is None:
             # Accepted, and the model then broke its own postcondition.
-            message = str(violation).splitlines()[0]
             accepted, got = True, f"acceptance, then a contract failed: {message}"
         else:
             accepted = outcome.error is None
@@ -185,30 +211,27 @@ def precondition_replay(
     """Replay a precondition counterexample: the concrete ``step`` against the
     spec's table evaluated on the same concrete state (ERR-1); confirmed when
     they disagree."""
-    from clearspec.transition import step
     from clearspec_proofs.preconditions import expected_code
 
     reader = FieldReader.of(world.ledger, world.action)
 
     def replay(candidate: z3.ModelRef) -> Counterexample:
-        ledger = concretize(world.ledger, candidate)
-        action = concretize(world.action, candidate)
-        result = concretize(after, candidate)
+        concrete = run_concrete(case, world, candidate, "step", after)
+        ledger, action, outcome = concrete.ledger, concrete.action, concrete.ran.outcome
+        assert concrete.result is not None
         fields = reader.values(read, ledger, action, None)
         with _oracle_context(case):
             try:
-                expected = expected_code(ledger, action, result)
+                expected = expected_code(ledger, action, concrete.result)
             except Exception as error:  # the table itself failed on this state
                 how = f"the spec table could not be evaluated: {error!r}"
                 return record(where, confirmed=False, how=how, action=action, ledger=ledger, fields=fields)
-            message, accepted = "", None
-            try:
-                outcome = step(ledger, action)
-                got_text = outcome.error.value if outcome.error else "acceptance"
-                accepted = outcome.ledger if outcome.error is None else None
-            except icontract.ViolationError as violation:
-                message = str(violation).splitlines()[0]
-                got_text = f"a contract failed: {message}"
+        message, accepted = concrete.ran.violation, None
+        if outcome is not None:
+            got_text = outcome.error.value if outcome.error else "acceptance"
+            accepted = outcome.ledger if outcome.error is None else None
+        else:
+            got_text = f"a contract failed: {message}"
         expected_text = expected.value if expected else "acceptance"
         how = f"expected {expected_text} (spec order of checks), got {got_text} (model)"
         return record(

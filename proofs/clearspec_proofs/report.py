@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from clearspec_proofs.fields_read import FieldValue, worth_showing
+from clearspec_proofs.status import Status
 
 
 def print_table(results: list[dict[str, Any]], summary: dict[str, Any]) -> None:
@@ -16,7 +17,7 @@ def print_table(results: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     print(f"{'obligation':<{width}}  {'rule':<13} {'status':<14} {'seconds':>8}")
     for r in results:
         print(f"{r['id']:<{width}}  {r['rule']:<13} {r['status']:<14} {r['seconds']:>8.3f}")
-    failures = [r for r in results if r["status"] != "proved"]
+    failures = [r for r in results if r["status"] != Status.PROVED]
     for r in failures:
         print(f"\n{r['status'].upper()}: {r['id']} ({r['rule']})")
         if r["detail"]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearspec.params import ProtocolParams
+from clearspec_proofs.status import Status
 
 # Transitions whose obligations are split into this many slices (the slowest).
 SLICES = {"liquidate": 4, "trade-buy": 2, "trade-sell": 2, "deleverage": 2, "withdraw-quote": 2}
@@ -85,7 +86,7 @@ def _work(job: tuple[Unit, ProtocolParams, int, str | None, tuple[str, ...], boo
 def _report_counterexample(result: Any) -> None:
     """A worker's progress line, written the moment a counterexample is found,
     not when its unit ends: a broken model is known as early as possible."""
-    if result.status == "counterexample":
+    if result.status == Status.COUNTEREXAMPLE:
         confirmed = bool(result.counterexample and result.counterexample.get("confirmed"))
         what = "confirmed counterexample" if confirmed else "counterexample (not confirmed)"
         stderr_progress(f"  {what}: {result.id}")
@@ -140,7 +141,7 @@ def prove_all(
     for done, batch in enumerate(_run_jobs(jobs, count), start=1):
         results += batch
         if progress is not None:
-            failed = sum(1 for r in batch if r["status"] != "proved")
+            failed = sum(1 for r in batch if r["status"] != Status.PROVED)
             name = batch[0]["transition"] if batch else "-"
             progress(
                 f"[{done}/{len(jobs)}] {name}: {len(batch)} obligations, {failed} not proved "
@@ -163,16 +164,18 @@ def _run_jobs(jobs: list[Any], count: int) -> Iterator[list[dict[str, Any]]]:
 def withdraw_unsupported(results: list[dict[str, Any]]) -> None:
     """PRF-1 across slices: a slice other than a transition's first does not show
     its hypotheses satisfiable again; the first does, as the obligation
-    ``CASE/acceptance/can be accepted``. A proof that relied on it stands only
-    if that obligation is proved; otherwise it becomes ``unknown``."""
-    from clearspec_proofs.engine import SHOWN_BY_ACCEPTANCE
-
-    accepted = {r["transition"] for r in results if r["kind"] == "acceptance" and r["status"] == "proved"}
+    ``CASE/acceptance/can be accepted``. A proof that relied on it (its
+    ``relies_on_acceptance`` field, not its detail text) stands only if that
+    obligation is proved; otherwise it becomes ``unknown``."""
+    accepted = {
+        r["transition"] for r in results if r["kind"] == "acceptance" and r["status"] == Status.PROVED
+    }
     for result in results:
-        detail = str(result.get("detail") or "")
         transition = result["transition"]
-        if result["status"] == "proved" and SHOWN_BY_ACCEPTANCE in detail and transition not in accepted:
-            result["status"] = "unknown"
+        relied = bool(result.get("relies_on_acceptance"))
+        if result["status"] == Status.PROVED and relied and transition not in accepted:
+            result["status"] = Status.UNKNOWN
+            detail = result.get("detail") or ""
             result["detail"] = f"{detail}; but {transition}/acceptance/can be accepted is not proved"
 
 

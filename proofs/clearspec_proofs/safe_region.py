@@ -29,8 +29,9 @@ then compose them"; the direct query is too non-linear for Z3).
 and the largest move the breaker accepts), set exactly at maintenance, rebuilt
 as a concrete two-account ledger (the account and a counterparty holding the
 opposite position, so INV-1..INV-6 hold), and confirmed by applying an
-``OracleUpdate`` of signed reports (``clearspec_tools.examples``' reporter keys stand in
-for the set's: who signs does not enter the property) through ``apply`` with
+``OracleUpdate`` of signed reports (the caller's reporter keys, else
+:func:`replay_keys`, stand in for the set's: who signs does not enter the
+property) through ``apply`` with
 every contract on, then ``account_risk`` showing ``NC < 0``.
 
 **Searches.** :func:`minimal_safe` bisects one parameter with the others fixed,
@@ -43,24 +44,27 @@ escalated on ``unknown``; ``unknown`` is never counted as safe.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import icontract
 import z3
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from immutables import Map
 
 from clearspec import kernel as k
+from clearspec.actions import OracleUpdate
 from clearspec.errors import ClearingError
 from clearspec.invariants import all_global_invariants, set_slow_checks, slow_checks
 from clearspec.margin import Risk, account_risk, notional
-from clearspec.oracle import within_ppm
+from clearspec.oracle import sign_report, within_ppm
 from clearspec.params import MAX_AMOUNT, PPM, MarginTier, MarketParams, ProtocolParams, revise, with_market
 from clearspec.render import describe
 from clearspec.state import Account, Ledger, MarketState, Position, genesis
@@ -68,7 +72,6 @@ from clearspec.transition import apply
 from clearspec_proofs import solver
 from clearspec_proofs.engine import DEFAULT_RLIMIT
 from clearspec_proofs.roles import witness_price
-from clearspec_tools.examples import reporter_keys, signed_update
 
 SAFE, UNSAFE, UNKNOWN = "safe", "unsafe", "unknown"
 SUBJECT, COUNTERPARTY = "account", "counterparty"
@@ -576,16 +579,28 @@ def _public(key: Any) -> bytes:
     return bytes(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
 
 
-def _signing_keys(params: ProtocolParams) -> list[tuple[str, Any]]:
-    """The set's reporter ids, each with one of ``clearspec_tools.examples``' private keys."""
-    keys = reporter_keys(len(params.oracle.reporters))
-    return [(name, key) for (name, _), (_, key) in zip(params.oracle.reporters, keys, strict=True)]
+def replay_keys(count: int) -> list[Ed25519PrivateKey]:
+    """``count`` private keys for the replay's reports, derived from a fixed seed
+    (deterministic; they sign only the replay's own update, never a real one)."""
+    seeds = (
+        hashlib.sha256(f"clearspec safe-region replay reporter {i}".encode()).digest() for i in range(count)
+    )
+    return [Ed25519PrivateKey.from_private_bytes(seed) for seed in seeds]
 
 
-def replay_params(params: ProtocolParams) -> ProtocolParams:
-    """``params`` with ``clearspec_tools.examples``' reporter keys in place of its own
-    (same number, ids and quorum), so that the replay can sign reports."""
-    reporters = tuple((name, _public(key)) for name, key in _signing_keys(params))
+def _signing_keys(
+    params: ProtocolParams, keys: Sequence[Ed25519PrivateKey] | None = None
+) -> list[tuple[str, Ed25519PrivateKey]]:
+    """The set's reporter ids, each with one of ``keys`` (default: :func:`replay_keys`)."""
+    chosen = list(keys) if keys is not None else replay_keys(len(params.oracle.reporters))
+    return [(name, key) for (name, _), key in zip(params.oracle.reporters, chosen, strict=True)]
+
+
+def replay_params(params: ProtocolParams, keys: Sequence[Ed25519PrivateKey] | None = None) -> ProtocolParams:
+    """``params`` with the public halves of ``keys`` (the caller's, one per
+    reporter; default: :func:`replay_keys`) in place of its reporters' keys (same
+    number, ids and quorum), so that the replay can sign reports."""
+    reporters = tuple((name, _public(key)) for name, key in _signing_keys(params, keys))
     if reporters == params.oracle.reporters:
         return params
     return revise(params, oracle=replace(params.oracle, reporters=reporters))
@@ -622,26 +637,38 @@ def replay_ledger(params: ProtocolParams, example: Counterexample) -> Ledger:
     )
 
 
+def replay_update(
+    params: ProtocolParams,
+    feed: str,
+    price: int,
+    now: int,
+    keys: Sequence[Ed25519PrivateKey] | None = None,
+) -> OracleUpdate:
+    """The replay's update: ``quorum`` reports of ``price`` at ``now``, round 1,
+    signed by the first reporters of :func:`replay_params`."""
+    signers = _signing_keys(params, keys)[: params.oracle.quorum]
+    deployment, decimals = params.deployment_id, params.feed_by_id[feed].price_decimals
+    return OracleUpdate(
+        feed,
+        tuple(sign_report(key, name, deployment, feed, decimals, price, now, 1) for name, key in signers),
+    )
+
+
 @icontract.ensure(
     lambda result: not result.confirmed or result.after.nc < 0 <= result.before.nc - result.before.mmr
 )
-def replay(params: ProtocolParams, example: Counterexample) -> Counterexample:
+def replay(
+    params: ProtocolParams, example: Counterexample, keys: Sequence[Ed25519PrivateKey] | None = None
+) -> Counterexample:
     """PRF-2: rebuild the counterexample as a ledger, apply an ``OracleUpdate`` of
-    ``quorum`` signed reports at the moved price through ``apply`` with every
-    contract on, and confirm with ``account_risk`` that the account met
-    maintenance before and has ``NC < 0`` after."""
-    signing = replay_params(params)
+    ``quorum`` reports at the moved price, signed with ``keys`` (see
+    :func:`replay_params`), through ``apply`` with every contract on, and
+    confirm with ``account_risk`` that the account met maintenance before and
+    has ``NC < 0`` after."""
+    signing = replay_params(params, keys)
     ledger = replay_ledger(signing, example)
     before = account_risk(ledger, ledger.accounts[SUBJECT])
-    update = signed_update(
-        example.feed,
-        [example.price_after] * params.oracle.quorum,
-        timestamp=ledger.now,
-        round_=1,
-        keys=_signing_keys(params),
-        deployment=params.deployment_id,
-        decimals=params.feed_by_id[example.feed].price_decimals,
-    )
+    update = replay_update(params, example.feed, example.price_after, ledger.now, keys)
     shown = replace(
         example,
         before=before,
