@@ -344,7 +344,8 @@ def make_params(
     return params
 
 
-_FIELDS = (
+# ProtocolParams' own fields, in order: what ``revise`` may change and a file holds.
+PARAMS_FIELDS = (
     "quote_asset",
     "assets",
     "feeds",
@@ -356,12 +357,12 @@ _FIELDS = (
 )
 
 
-@icontract.require(lambda _KWARGS: set(_KWARGS) <= set(_FIELDS), "only ProtocolParams' own fields")
+@icontract.require(lambda _KWARGS: set(_KWARGS) <= set(PARAMS_FIELDS), "only ProtocolParams' own fields")
 @icontract.ensure(lambda result: result.quote_asset in result.asset_by_id)
 def revise(params: ProtocolParams, **changes: Any) -> ProtocolParams:
     """PAR-2: ``params`` with some fields replaced, validated again by :func:`make_params`
     (what a designer does to try a change; raises ``INVALID_PARAMS``)."""
-    fields: dict[str, Any] = {name: getattr(params, name) for name in _FIELDS}
+    fields: dict[str, Any] = {name: getattr(params, name) for name in PARAMS_FIELDS}
     fields.update(changes)
     return make_params(**fields)
 

@@ -20,6 +20,7 @@ import icontract
 from clearspec import kernel as k
 from clearspec.errors import ClearingError, ErrorCode
 from clearspec.params import (
+    PARAMS_FIELDS,
     AssetParams,
     DeficitPolicy,
     FeedParams,
@@ -139,20 +140,7 @@ def _reporters(value: Any, where: str) -> tuple[tuple[str, bytes], ...]:
 @icontract.ensure(lambda result: result.quote_asset in result.asset_by_id, enabled=k.SLOW_CONTRACTS)
 def params_from_json(data: Any) -> ProtocolParams:
     """PAR-4: a validated parameter set from decoded JSON; raises ``INVALID_PARAMS``."""
-    top = _object(
-        data,
-        "params",
-        {
-            "quote_asset",
-            "assets",
-            "feeds",
-            "markets",
-            "oracle",
-            "deployment_id",
-            "max_batch_fills",
-            "liquidation",
-        },
-    )
+    top = _object(data, "params", set(PARAMS_FIELDS))
     market_fields = {
         "market_id": _str,
         "feed": _str,
