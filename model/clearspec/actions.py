@@ -40,8 +40,10 @@ def check_id(action: object, name: str, value: Any) -> None:
 
 
 def check_int(action: object, name: str, value: Any) -> None:
-    """An integer within signed 256 bits, or a symbolic term (the prover's)."""
-    if type(value) is int:
+    """An integer within signed 256 bits, or a symbolic term (the prover's). An
+    ``int`` subclass other than ``bool`` counts as an integer: CrossHair's
+    symbolic integers are one (PRF-3)."""
+    if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)):
         if not -INTEGER_LIMIT <= value < INTEGER_LIMIT:
             raise _refuse(action, name, "an integer beyond 256 bits", ErrorCode.INTEGER_OUT_OF_RANGE)
         return

@@ -150,9 +150,12 @@ def _update(prices: list[int], reporters: list[int]) -> OracleUpdate:
     return OracleUpdate(_FEED, reports)
 
 
-def _accepted_price(update: OracleUpdate) -> int:
-    """The accepted price, or 0 when the update is rejected (prices are positive)."""
+def _accepted_price(prices: list[int], reporters: list[int]) -> int:
+    """The accepted price of the update of ``prices`` from ``reporters``, or 0 when
+    it is rejected (prices are positive): by ``apply``, or already when its
+    reports are built (a price beyond 256 bits, STA-1)."""
     try:
+        update = _update(prices, reporters)
         with _signatures_trusted():
             return apply_oracle_update(_BASE, update).price(_FEED)
     except ClearingError:
@@ -188,13 +191,13 @@ def _price_acceptable(prices: list[int]) -> bool:
     "ORA-7: an accepted update's price is the median of its reports",
 )
 @icontract.ensure(
-    lambda prices, result: result == _accepted_price(_update(prices[::-1], _first(len(prices))[::-1])),
+    lambda prices, result: result == _accepted_price(prices[::-1], _first(len(prices))[::-1]),
     "ORA-7: whether and at what price an update is accepted does not depend on the order of its reports",
 )
 def oracle_update_price(prices: list[int]) -> int:
     """``apply_oracle_update`` on the example ledger with one report per price,
     from distinct registered reporters; 0 when rejected."""
-    return _accepted_price(_update(prices, _first(len(prices))))
+    return _accepted_price(prices, _first(len(prices)))
 
 
 def _first(count: int) -> list[int]:
@@ -218,7 +221,7 @@ def _restricted_growth(reporters: list[int]) -> bool:
 def oracle_update_quorum(reporters: list[int]) -> int:
     """``apply_oracle_update`` of reports at the current price from the
     reporters at the given indices; 0 when rejected."""
-    return _accepted_price(_update([_BASE.price(_FEED)] * len(reporters), reporters))
+    return _accepted_price([_BASE.price(_FEED)] * len(reporters), reporters)
 
 
 # --- ADL-2: the deleveraging ranking ----------------------------------------------------
