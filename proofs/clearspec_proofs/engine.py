@@ -47,14 +47,10 @@ from clearspec_proofs.status import Status
 from clearspec_proofs.symbolic import World, build_world
 from clearspec_proofs.transitions import TransitionCase, fixed_order_oracle
 
-# The limit of a query that decides an obligation. Every proof of the sound
-# model needs under 300,000 (bench/bench_prove.py); Z3's cost per unit of work
-# grows with the size of the numbers in a hard query (a limit of 1,000,000 can
-# take 10 s, 4,000,000 over a minute), so an unknown at this limit stays cheap.
-DEFAULT_RLIMIT = 1_000_000
+DEFAULT_RLIMIT = 4_000_000
 # A query that is only a shortcut (the weak hypotheses before the strong ones, a
 # whole conjunction before its conjuncts) gets this fraction of the limit.
-SHORTCUT_SHARE = 4
+SHORTCUT_SHARE = 16
 
 
 @dataclass

@@ -33,10 +33,10 @@ from clearspec_proofs.symbolic import World
 
 # A layer of the search (linear: quick when it has a model, and when it has
 # none an unsat is quick too) gets this fraction of the limit.
-LAYER_SHARE = 1
+LAYER_SHARE = 4
 # The free (non-linear) query of a search that only looks for one more witness,
 # never a proof, gets this fraction of the limit.
-FREE_SHARE = 4
+FREE_SHARE = 16
 
 
 def is_nonlinear(expr: Any) -> bool:
@@ -120,11 +120,8 @@ class Hypotheses:
         self._satisfiable: dict[str, Any] = {}
         self._sizes: list[Any] | None = None  # None: not searched yet
         self._accepted = False  # the price layers found a state accepting the action
-        # The unit's escalation budget (solver.Escalation), shared by its queries:
-        # prove's ladder, at most four escalated queries per unit.
-        self.escalation = solver.Escalation(
-            budget=4 * sum(solver.PROVE_LADDER[1:]), ladder=solver.PROVE_LADDER
-        )
+        # The unit's escalation budget (solver.Escalation), shared by its queries.
+        self.escalation = solver.Escalation()
 
     # --- layers ---------------------------------------------------------------
 
@@ -139,11 +136,8 @@ class Hypotheses:
         (found in the price layers), or nothing when none is found there."""
         if self._sizes is None:
             self._sizes = []
-            # Once per unit, and every later layer builds on it: the top of the
-            # ladder (liquidate's acceptance witness needs about 1.5 times the limit).
-            limit = self.rlimit * solver.PROVE_LADDER[-1]
             for layer in self._price_layers():
-                outcome = solver.check(self.strong, layer, limit=limit, want_model=True)
+                outcome = solver.check(self.strong, layer, limit=self.rlimit, want_model=True)
                 if outcome.answer == z3.sat and outcome.model is not None:
                     model, self._accepted = outcome.model, True
                     self._sizes = [

@@ -70,14 +70,11 @@ from clearspec.render import describe
 from clearspec.state import Account, Ledger, MarketState, Position, genesis
 from clearspec.transition import apply
 from clearspec_proofs import solver
+from clearspec_proofs.engine import DEFAULT_RLIMIT
 from clearspec_proofs.roles import witness_price
 
 SAFE, UNSAFE, UNKNOWN = "safe", "unsafe", "unknown"
 SUBJECT, COUNTERPARTY = "account", "counterparty"
-
-# The safe region's queries (one market's PAR-5 premise, bisection steps) are
-# few and non-linear: they keep the larger limit their verdicts were set with.
-SAFE_RLIMIT = 4_000_000
 
 
 class SafeRegionError(ValueError):
@@ -370,7 +367,7 @@ def _ask(rlimit: int, *conditions: Any, model: bool = False) -> solver.Outcome:
 
 
 def decide(
-    params: ProtocolParams, component: Component, rlimit: int = SAFE_RLIMIT, explain: str = "minimal"
+    params: ProtocolParams, component: Component, rlimit: int = DEFAULT_RLIMIT, explain: str = "minimal"
 ) -> Verdict:
     """PAR-5 on a concrete set: is ``component`` safe across one accepted update?
 
@@ -416,7 +413,7 @@ def decide(
     return verdict(SAFE, "proved (non-vacuous)")
 
 
-def decide_account(params: ProtocolParams, market_id: str, rlimit: int = SAFE_RLIMIT) -> Verdict:
+def decide_account(params: ProtocolParams, market_id: str, rlimit: int = DEFAULT_RLIMIT) -> Verdict:
     """The property for an account holding quote, a position in ``market_id`` and
     every collateral asset its feed prices, all at once.
 
@@ -460,7 +457,7 @@ def decide_account(params: ProtocolParams, market_id: str, rlimit: int = SAFE_RL
 def decide_all(
     params: ProtocolParams,
     components: Iterable[Component],
-    rlimit: int = SAFE_RLIMIT,
+    rlimit: int = DEFAULT_RLIMIT,
     explain: str = "minimal",
 ) -> Verdict:
     """Every component safe, or the first that is not (later ones are not checked)."""
@@ -856,7 +853,7 @@ def minimal_safe(
     name: str,
     market: str | None = None,
     asset: str | None = None,
-    rlimit: int = SAFE_RLIMIT,
+    rlimit: int = DEFAULT_RLIMIT,
     guess: bool = True,
 ) -> Boundary:
     """The minimal safe ``maintenance`` of a market (its position component), the
@@ -967,7 +964,7 @@ class MarketReport:
         }
 
 
-def check_market(params: ProtocolParams, market_id: str, rlimit: int = SAFE_RLIMIT) -> MarketReport:
+def check_market(params: ProtocolParams, market_id: str, rlimit: int = DEFAULT_RLIMIT) -> MarketReport:
     """PAR-5 on one market of a concrete set (see the module docstring)."""
     market = _market(params, market_id)
     deviation = params.oracle.max_deviation_ppm
@@ -1025,7 +1022,7 @@ class ParamsReport:
         }
 
 
-def check_params(params: ProtocolParams, rlimit: int = SAFE_RLIMIT) -> ParamsReport:
+def check_params(params: ProtocolParams, rlimit: int = DEFAULT_RLIMIT) -> ParamsReport:
     """:func:`check_market` for every market, the maximal safe weight of every
     collateral asset and the maximal safe circuit breaker."""
     started = time.perf_counter()
@@ -1090,7 +1087,7 @@ def safe_grid(
     points: int = 21,
     x_max: int = 500_000,
     y_max: int = 500_000,
-    rlimit: int = SAFE_RLIMIT,
+    rlimit: int = DEFAULT_RLIMIT,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> Grid:
     """A ``points`` x ``points`` grid of Z3 verdicts. For a market: its position

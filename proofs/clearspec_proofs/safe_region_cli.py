@@ -78,9 +78,9 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _rlimit(args: argparse.Namespace) -> int:
-    from clearspec_proofs.safe_region import SAFE_RLIMIT
+    from clearspec_proofs.engine import DEFAULT_RLIMIT
 
-    return int(args.rlimit) if args.rlimit else SAFE_RLIMIT
+    return int(args.rlimit) if args.rlimit else DEFAULT_RLIMIT
 
 
 def _fail(message: str) -> int:

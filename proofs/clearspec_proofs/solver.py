@@ -39,11 +39,6 @@ import z3
 # are never read as answers of the new policy.
 POLICY_VERSION = "simple-solver/canonical-text/1"
 LADDER = (1, 4, 16)  # multiples of the limit an escalated query is tried at, in order
-# clearspec prove's ladder: its base limit already decides every proof of the
-# sound model several times over, and Z3's cost per unit of work grows with the
-# numbers in a hard query, so a 16-fold rung could run for many minutes on a
-# broken model (the safe region, with few queries, keeps LADDER).
-PROVE_LADDER = (1, 4)
 # Work a unit of proving may spend above the base limit on escalation, in units of
 # the base limit: a broken model whose queries all come back unknown stops
 # escalating here instead of running each one to the top of the ladder.
@@ -76,10 +71,9 @@ class Escalation:
     its queries are then asked at the base limit only, since the unit has
     already failed and a broken model should fail fast."""
 
-    def __init__(self, budget: int = ESCALATION_BUDGET, ladder: tuple[int, ...] = LADDER) -> None:
+    def __init__(self, budget: int = ESCALATION_BUDGET) -> None:
         self.remaining = budget
         self.refuted = False
-        self.ladder = ladder
 
     def allows(self, factor: int) -> bool:
         return not self.refuted and factor <= self.remaining
@@ -94,7 +88,7 @@ class Escalation:
             return ""
         if self.refuted:
             return "; not escalated: a counterexample is confirmed in this unit"
-        if not self.allows(self.ladder[-1]):
+        if not self.allows(LADDER[-1]):
             return "; escalation budget of the unit spent"
         return ""
 
@@ -394,7 +388,7 @@ def climb(
     ``limit``): each higher multiple in turn, from scratch, while the answer is
     unknown and ``escalation`` allows it."""
     text = query_text(base, extra)
-    for factor in escalation.ladder if escalation is not None else LADDER:
+    for factor in LADDER:
         if limit * factor <= outcome.limit:
             continue
         if escalation is None or outcome.answer != z3.unknown or not escalation.allows(factor):
