@@ -273,12 +273,11 @@ def _check_condition(
         base = hypotheses.weak if strength == "weak" else hypotheses.strong
         strong = strength == "strong"
         searching = strong and escalate
-        outcome = None
         if searching and last == "refuted under the weak hypotheses":
             # Early counterexample: the goal fails under the weak hypotheses, so
-            # first look for a state where products are linear (prices fixed),
+            # first look in the witness search's linear layers (prices fixed),
             # which is cheap; any model found there is a real counterexample.
-            found, fixed_tried = _with_prices_fixed(hypotheses, base, negated), True
+            found, fixed_tried = hypotheses.find(base, negated)[1], True
             if found is not None:
                 return "counterexample", found, "found with prices fixed"
         outcome = solver.check(
@@ -289,7 +288,7 @@ def _check_condition(
         )
         if searching and outcome.answer == z3.unknown:
             if not fixed_tried:
-                found, fixed_tried = _with_prices_fixed(hypotheses, base, negated), True
+                found, fixed_tried = hypotheses.find(base, negated)[1], True
                 if found is not None:
                     return "counterexample", found, "found with prices fixed"
             outcome = solver.climb(
@@ -329,12 +328,6 @@ def refused(case: TransitionCase, error: SymbolicBranchError, seconds: float) ->
     ident = f"{case.name}/acceptance/can be accepted"
     detail = f"{REFUSED}{error}"
     return Result(ident, "PRF-4", case.name, "can be accepted", "acceptance", Status.UNKNOWN, seconds, detail)
-
-
-def _with_prices_fixed(hypotheses: Hypotheses, base: list[Any], negated: list[Any]) -> Any:
-    """A model of ``base`` and ``negated`` in the search's linear layers
-    (hypotheses.Hypotheses.find), or None."""
-    return hypotheses.find(base, negated)[1]
 
 
 def check_case(
@@ -627,9 +620,8 @@ def check_rejections(
             subsumed = []
         counterexample = None
         if status == Status.COUNTEREXAMPLE:
-            guards = [g for g, _, _ in trace.guards]
-            base = [c for c in hypotheses.strong if not any(c is g for g in guards)]
-            constraints = [*base, *guards[:position], z3.Not(guards[position])]
+            guards = hypotheses.guards
+            constraints = [*hypotheses.unguarded, *guards[:position], z3.Not(guards[position])]
             counterexample = minimised(world, model, constraints, replay)
         results.append(
             Result(

@@ -214,7 +214,8 @@ class Hypotheses:
                 return z3.sat
             hypotheses = self.weak if strength == "weak" else self.strong
             answer = z3.unknown
-            for layer in self._price_layers():
+            # The strong hypotheses' price layers are acceptance_sizes' own queries.
+            for layer in self._price_layers() if strength == "weak" else ():
                 if solver.check(hypotheses, layer, limit=self.rlimit).answer == z3.sat:
                     answer = z3.sat
                     break
