@@ -356,6 +356,7 @@ def _child_env(root: Path) -> dict[str, str]:
     return env
 
 
+COPY = "<copy>"  # what a mutant's report calls the temporary copy it ran in
 _LIVE: set[int] = set()  # process groups of running children, ended if the campaign is interrupted
 _LIVE_LOCK = threading.Lock()
 
@@ -440,6 +441,9 @@ def run_mutant(
             with _LIVE_LOCK:
                 _LIVE.discard(child.pid)
     record["seconds"] = round(time.perf_counter() - started, 2)
+    # The copy's temporary folder means nothing on another machine: a report
+    # names it COPY (paths inside the copy stay readable, e.g. COPY/model/...).
+    out, err = out.replace(str(root), COPY), err.replace(str(root), COPY)
     lines = [line for line in out.splitlines() if line.startswith(RESULT_MARK)]
     if not lines:
         record.update(status="error", detail=f"the child exited {child.returncode}: {err[-1500:]}")
