@@ -43,8 +43,8 @@ NOT_APPLICABLE_IN = {
         "settle-expiry-keeps-perp",
         "trade-dated",
     },
-    "quote-only": {"deposit-collateral", "withdraw-collateral"},
-    "decimals": {"deleverage", "deleverage-two", "deleverage-two-reversed"},
+    "quote-only": {"deposit-collateral", "withdraw-collateral", "trade-two-markets"},
+    "decimals": {"deleverage", "deleverage-two", "deleverage-two-reversed", "trade-two-markets"},
 }
 EXAMPLE_IDS = ("USDC", "BTC-PERP", "ETH-PERP", "BTC-DEC", "BTC-USD", "ETH-USD", "reporter-")
 

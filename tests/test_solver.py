@@ -151,9 +151,13 @@ def test_the_cache_is_keyed_by_the_text_and_the_limit(
     again = solver.solve_text(text, 1_000_000)
     assert first.answer == again.answer == z3.sat and not first.cached and again.cached
     assert not solver.solve_text(text, 2_000_000).cached  # another limit, another question
-    # A sat answer is stored without its model: asking for one solves again.
+    # A sat answer stored without its model: asking for one solves again, and
+    # the model is kept from then on.
     with_model = solver.solve_text(text, 1_000_000, want_model=True)
     assert not with_model.cached and with_model.model is not None
+    kept = solver.solve_text(text, 1_000_000, want_model=True)
+    assert kept.cached and kept.model is not None
+    assert kept.model.eval(x).as_long() == with_model.model.eval(x).as_long()
     # What is stored is what is answered: a planted answer is believed, so the key
     # must name the exact question (text, limit, Z3, policy).
     key = solver.cache_key(text, 1_000_000)
@@ -166,6 +170,46 @@ def test_the_cache_is_keyed_by_the_text_and_the_limit(
     assert json.loads(path.read_text())["answer"] == "sat"
     monkeypatch.setenv(CACHE_ENV, "off")
     assert solver.active_cache() is None and not solver.solve_text(text, 1_000_000).cached
+
+
+def test_a_kept_model_gives_every_value_the_solved_one_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model read back from the cache is the solver's: the same value for
+    every variable, Boolean, long definition and division by zero, so a warm
+    run replays the same witness as a cold one."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    x, y, z = z3.Ints("x y z")
+    flag = z3.Bool("flag")
+    long_sum = z3.Sum(*[x * i for i in range(1, 40)])  # long enough to get a define-fun name
+    query = [x > 10**20, y == 0, z == x / y + x % y, flag == (long_sum > x), x / (y + 3) > 5]
+    text = solver.query_text(query)
+    assert "define-fun" in text
+    solved = solver.solve_text(text, 1_000_000, want_model=True)
+    kept = solver.solve_text(text, 1_000_000, want_model=True)
+    assert solved.model is not None and kept.model is not None and kept.cached and not solved.cached
+    for term in (x, y, z, flag, long_sum, x / y, x % y, x / (y + 3), z3.Int("never_named")):
+        assert kept.model.eval(term, model_completion=True).eq(solved.model.eval(term, model_completion=True))
+    # A malformed model in an entry is no model: the query is solved again.
+    key = solver.cache_key(text, 1_000_000)
+    path = next(tmp_path.rglob(f"{key}.json"))
+    path.write_text(json.dumps({"answer": "sat", "reason": "", "model": [["x", "Int", "ten"]]}))
+    assert not solver.solve_text(text, 1_000_000, want_model=True).cached
+
+
+def test_a_model_that_interprets_more_than_constants_is_not_kept() -> None:
+    """What cannot be rebuilt exactly is not stored (the caller solves again)."""
+    x, y = z3.Ints("x y")
+    f = z3.Function("f", z3.IntSort(), z3.IntSort())
+    s = z3.SimpleSolver()
+    s.add(f(x) == 3, f(y) == 4)
+    assert s.check() == z3.sat
+    assert solver.model_values(s.model()) is None
+    s = z3.SimpleSolver()
+    s.add(x / y == 7, x / y + 1 == x % y, y == 0)
+    assert s.check() == z3.sat
+    rows = solver.model_values(s.model())
+    assert rows is not None and {r[0] for r in rows} >= {"x", "y", "div0", "mod0"}
 
 
 def _hammer(folder: str) -> None:

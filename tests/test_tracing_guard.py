@@ -143,3 +143,14 @@ def test_adl2_ranking_keeps_the_id_tie_break_in_the_trace() -> None:
     # Concrete values: the same order as the tuple comparison it replaces.
     for previous, current in [((5, "a1"), (5, "a2")), ((5, "a2"), (5, "a1")), ((4, "a1"), (5, "a0"))]:
         assert ranked_after(previous, current) == ((-previous[0], previous[1]) <= (-current[0], current[1]))
+
+
+def test_a_detail_text_names_a_traced_term_without_printing_it() -> None:
+    """A precondition's detail (an f-string) is read only when a concrete run
+    refuses; while tracing, a compound term formats as its sort, a variable as
+    its name, and outside tracing Z3 prints it as before."""
+    term = X * 3 + Y
+    with k.tracing():
+        assert f"{term} > {X}" == "<symbolic Int> > x"
+        assert f"{term > 0}" == "<symbolic Bool>"
+    assert f"{term}" == str(term) == "x*3 + y"

@@ -23,6 +23,7 @@ trace would then silently leave out.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import sysconfig
@@ -117,6 +118,7 @@ def tracing() -> Iterator[Trace]:
 
 _ORIGINAL_BOOL = z3.AstRef.__bool__
 _ORIGINAL_HASH = z3.ExprRef.__hash__
+_ORIGINAL_FORMAT = z3.AstRef.__format__
 _GUARD_LOCK = threading.Lock()
 _guard_users = 0
 # Frames that only pass the value through: the kernel, Z3, icontract, the
@@ -152,6 +154,15 @@ def _refuse_hash(self: z3.ExprRef) -> int:
     return int(_ORIGINAL_HASH(self))
 
 
+def _traced_format(self: z3.AstRef, spec: str) -> str:
+    """An f-string of a symbolic term while tracing: a precondition's detail text
+    (``k.require``) is read only when a concrete run refuses, and pretty-printing
+    a traced term costs more than the rest of its trace."""
+    if _TRACE.get() is not None and isinstance(self, z3.ExprRef) and self.num_args() > 0:
+        return f"<symbolic {self.sort()}>"
+    return format(str(self), spec)
+
+
 def _install_guard() -> None:
     global _guard_users
     with _GUARD_LOCK:
@@ -159,6 +170,7 @@ def _install_guard() -> None:
             z3.AstRef.__bool__ = _refuse_bool
             z3.AstRef.__nonzero__ = _refuse_bool
             z3.ExprRef.__hash__ = _refuse_hash
+            z3.AstRef.__format__ = _traced_format
         _guard_users += 1
 
 
@@ -170,6 +182,7 @@ def _remove_guard() -> None:
             z3.AstRef.__bool__ = _ORIGINAL_BOOL
             z3.AstRef.__nonzero__ = _ORIGINAL_BOOL
             z3.ExprRef.__hash__ = _ORIGINAL_HASH
+            z3.AstRef.__format__ = _ORIGINAL_FORMAT
 
 
 def _branch_message(what: str, term: z3.ExprRef) -> str:
@@ -473,6 +486,7 @@ def _contract_label() -> str:
     return f"contract at {_caller_outside_kernel()}"
 
 
+@functools.cache  # a contract is a decorator's, alive as long as the model: parse its source once
 def _describe(contract: Any) -> str:
     """A contract's description, else the text of its condition without the
     ``lambda ...:`` and ``k.holds(...)`` wrapping."""

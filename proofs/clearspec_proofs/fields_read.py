@@ -51,9 +51,23 @@ def constants_of(terms: Iterable[Any]) -> dict[str, Any]:
     return names
 
 
+# The variables of each term asked about, by the term's id; the term is kept
+# with them, so its id is never reused for another term in this process.
+_VARIABLES: dict[int, tuple[Any, frozenset[str]]] = {}
+
+
 def variables_of(terms: Iterable[Any]) -> set[str]:
     """The names of the world's variables in ``terms``."""
-    return set(constants_of(terms))
+    names: set[str] = set()
+    for term in terms:
+        if not isinstance(term, z3.ExprRef):
+            continue
+        known = _VARIABLES.get(term.get_id())
+        if known is None:
+            known = (term, frozenset(constants_of([term])))
+            _VARIABLES[term.get_id()] = known
+        names |= known[1]
+    return names
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -108,6 +109,7 @@ class _Node:
     declaration: str | None  # "(declare-fun NAME () SORT)" for a variable
     children: tuple[Any, ...]  # the canonical children (flattened, sorted)
     kind: int = -1  # Z3's operator kind of the canonical node (-1: a leaf)
+    child_ids: tuple[int, ...] = ()  # their term ids (a walk over ids asks Z3 nothing)
 
 
 class _Printer:
@@ -173,13 +175,14 @@ class _Printer:
                 return self._memo[children[0].get_id()][1]
         if kind in _SYMMETRIC:
             children.sort(key=lambda c: self._memo[c.get_id()][1].digest)
-        text = f"({name} {' '.join(self._memo[c.get_id()][1].ref for c in children)})"
+        ids = tuple(c.get_id() for c in children)
+        text = f"({name} {' '.join(self._memo[i][1].ref for i in ids)})"
         digest = _digest(text)
         if len(text) <= _DEFINE_OVER:
-            return _Node(text, digest, None, None, tuple(children), kind)
+            return _Node(text, digest, None, None, tuple(children), kind, ids)
         ref = f"|@{digest[:24]}|"
         definition = f"(define-fun {ref} () {term.sort().sexpr()} {text})"
-        return _Node(ref, digest, definition, None, tuple(children), kind)
+        return _Node(ref, digest, definition, None, tuple(children), kind, ids)
 
     def _negated(self, term: Any) -> Any:
         negated = z3.IntVal(-term.as_long(), term.ctx) if z3.is_int_value(term) else -term
@@ -214,31 +217,34 @@ class _Printer:
         """The text asserting ``assertions`` (sorted by digest, duplicates once)
         after a text that already declares or defines ``known``: the new
         declarations and definitions in first-use order, then the asserts."""
-        roots: dict[str, Any] = {}
+        roots: dict[str, int] = {}
         for assertion in assertions:
-            roots.setdefault(self.node(assertion).digest, assertion)
+            self.node(assertion)
+            ident = assertion.get_id()
+            roots.setdefault(self._memo[ident][1].digest, ident)
         ordered = [roots[d] for d in sorted(roots)]
         lines: list[str] = []
         named = set(known)
         visited: set[int] = set()
+        memo = self._memo
         for root in ordered:
             # Post-order over the canonical children, so a name is defined before use.
-            stack: list[tuple[Any, bool]] = [(root, False)]
+            stack: list[tuple[int, bool]] = [(root, False)]
             while stack:
-                term, expanded = stack.pop()
-                node = self._memo[term.get_id()][1]
+                ident, expanded = stack.pop()
+                node = memo[ident][1]
                 if expanded:
                     line = node.definition or node.declaration
                     if line is not None and node.ref not in named:
                         named.add(node.ref)
                         lines.append(line)
                     continue
-                if term.get_id() in visited or node.ref in named:
+                if ident in visited or node.ref in named:
                     continue
-                visited.add(term.get_id())
-                stack.append((term, True))
-                stack.extend((child, False) for child in reversed(node.children))
-        lines += [f"(assert {self._memo[root.get_id()][1].ref})" for root in ordered]
+                visited.add(ident)
+                stack.append((ident, True))
+                stack.extend((child, False) for child in reversed(node.child_ids))
+        lines += [f"(assert {memo[root][1].ref})" for root in ordered]
         return "\n".join(lines) + "\n", frozenset(named)
 
     def text(self, base: Sequence[Any], extra: Sequence[Any]) -> str:
@@ -284,8 +290,10 @@ def _default_cache_dir() -> Path:
 class ProofCache:
     """Answers on disk, one small JSON file per key, written atomically (a
     temporary file renamed into place), so workers may share the directory.
-    A sat answer is stored without its model: a caller that needs the model
-    solves again (same text, same limit, same model)."""
+    A sat answer asked for its model keeps the model's constants with it
+    (:func:`model_values`); a model that interprets a function (Z3's ``div0``
+    for a division by a zero the query allows) is not kept, and a caller that
+    needs it solves again (same text, same limit, same model)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -293,25 +301,114 @@ class ProofCache:
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> dict[str, str] | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         try:
             data = json.loads(self._path(key).read_text())
         except (OSError, ValueError):
             return None  # absent, or unreadable: asked again
         if not isinstance(data, dict) or data.get("answer") not in ("sat", "unsat", "unknown"):
             return None
-        return {"answer": str(data["answer"]), "reason": str(data.get("reason", ""))}
+        values = data.get("model")
+        return {
+            "answer": str(data["answer"]),
+            "reason": str(data.get("reason", "")),
+            "model": values if _well_formed_values(values) else None,
+        }
 
-    def put(self, key: str, answer: str, reason: str) -> None:
+    def put(self, key: str, answer: str, reason: str, model: ModelValues | None = None) -> None:
         path = self._path(key)
+        entry: dict[str, Any] = {"answer": answer, "reason": reason}
+        if model is not None:
+            entry["model"] = model
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
             with os.fdopen(handle, "w") as out:
-                json.dump({"answer": answer, "reason": reason}, out)
+                json.dump(entry, out)
             os.replace(temporary, path)
         except OSError:
             return  # a cache that cannot be written only costs time
+
+
+# A model's constants as [name, sort, value] rows: "Int" with a decimal value,
+# "Bool" with "true"/"false"; and Z3's own ``div0``/``mod0`` (what an integer
+# division or remainder by zero gives in this model) as [name, "else", value]
+# when their interpretation is one constant.
+ModelValues = list[list[str]]
+_BY_ZERO = ("div0", "mod0")
+
+
+def model_values(model: z3.ModelRef) -> ModelValues | None:
+    """``model``'s constants, or None when it interprets anything else (a sort
+    other than Int and Bool, a division by zero that is not one constant): then
+    it is not kept. The names the canonical text defines (``|@digest|``) are
+    left out: terms in the caller's context never name them."""
+    rows: ModelValues = []
+    for decl in model.decls():
+        name = decl.name()
+        if decl.arity() == 0 and name.startswith("@"):
+            continue  # a define-fun of the query's text: its value follows from the others
+        if decl.arity() != 0:
+            interpretation = model[decl]
+            otherwise = interpretation.else_value()
+            if name not in _BY_ZERO or interpretation.num_entries() or not z3.is_int_value(otherwise):
+                return None
+            rows.append([name, "else", str(otherwise.as_long())])
+            continue
+        value = model[decl]
+        if z3.is_int_value(value):
+            rows.append([name, "Int", str(value.as_long())])
+        elif z3.is_true(value) or z3.is_false(value):
+            rows.append([name, "Bool", "true" if z3.is_true(value) else "false"])
+        else:
+            return None
+    return sorted(rows)
+
+
+_BY_ZERO_DECLS: dict[str, Any] = {}
+
+
+def _by_zero_decls() -> dict[str, Any]:
+    """Z3's ``div0`` and ``mod0`` in the main context. They have no name a
+    query can write, so they are taken from the model of a division by zero."""
+    if not _BY_ZERO_DECLS:
+        x, y = z3.Ints("x y")
+        solver = z3.SimpleSolver()
+        solver.add(x / y == 1, x % y == 1, y == 0)
+        if solver.check() == z3.sat:
+            model = solver.model()
+            _BY_ZERO_DECLS.update({d.name(): d for d in model.decls() if d.name() in _BY_ZERO})
+    return _BY_ZERO_DECLS
+
+
+def rebuilt_model(rows: ModelValues) -> z3.ModelRef | None:
+    """The model whose constants :func:`model_values` gave (in Z3's main
+    context); None if this Z3 cannot rebuild it."""
+    model = z3.Model()
+    for name, sort, value in rows:
+        if sort == "Int":
+            model.update_value(z3.Int(name), z3.IntVal(int(value)))
+        elif sort == "Bool":
+            model.update_value(z3.Bool(name), z3.BoolVal(value == "true"))
+        else:
+            decl = _by_zero_decls().get(name)
+            if decl is None:
+                return None
+            z3.Z3_add_func_interp(model.ctx.ref(), model.model, decl.ast, z3.IntVal(int(value)).as_ast())
+    return model
+
+
+def _well_formed_values(values: Any) -> bool:
+    return isinstance(values, list) and all(
+        isinstance(row, list)
+        and len(row) == 3
+        and all(isinstance(cell, str) for cell in row)
+        and (
+            (row[1] in ("Int", "else") and re.fullmatch(r"-?[0-9]+", row[2]) is not None)
+            or (row[1] == "Bool" and row[2] in ("true", "false"))
+        )
+        for row in values
+    )
 
 
 def active_cache() -> ProofCache | None:
@@ -354,9 +451,14 @@ def solve_text(text: str, limit: int, want_model: bool = False) -> Outcome:
     hit = cache.get(key) if cache is not None else None
     if hit is not None and not (hit["answer"] == "sat" and want_model):
         return Outcome(_ANSWERS[hit["answer"]], None, hit["reason"], limit, cached=True)
+    rebuilt = rebuilt_model(hit["model"]) if hit is not None and hit["model"] is not None else None
+    if rebuilt is not None:
+        return Outcome(z3.sat, rebuilt, "", limit, cached=True)
     answer, model, reason = _solve(text, limit, want_model)
-    if cache is not None and hit is None:
-        cache.put(key, str(answer), reason)
+    if cache is not None and (hit is None or model is not None):
+        kept = model_values(model) if model is not None else None
+        if hit is None or kept is not None:
+            cache.put(key, str(answer), reason, kept)
     return Outcome(answer, model, reason, limit)
 
 
@@ -371,8 +473,9 @@ def check(
     """Is ``base + extra`` satisfiable? At ``limit``, then, with an
     ``escalation`` budget, at the ladder's higher multiples while the answer is
     unknown and the budget allows (see :func:`climb`)."""
-    outcome = solve_text(query_text(base, extra), limit, want_model)
-    return climb(base, extra, outcome, limit=limit, escalation=escalation, want_model=want_model)
+    text = query_text(base, extra)
+    outcome = solve_text(text, limit, want_model)
+    return climb(base, extra, outcome, limit=limit, escalation=escalation, want_model=want_model, text=text)
 
 
 def climb(
@@ -383,17 +486,19 @@ def climb(
     limit: int,
     escalation: Escalation | None,
     want_model: bool = False,
+    text: str | None = None,
 ) -> Outcome:
     """The ladder above ``outcome`` (the answer at some rung for base limit
     ``limit``): each higher multiple in turn, from scratch, while the answer is
-    unknown and ``escalation`` allows it."""
-    text = query_text(base, extra)
+    unknown and ``escalation`` allows it. ``text``: the query's text, if the
+    caller has it already."""
     for factor in LADDER:
         if limit * factor <= outcome.limit:
             continue
         if escalation is None or outcome.answer != z3.unknown or not escalation.allows(factor):
             break
         escalation.spend(factor)
+        text = text if text is not None else query_text(base, extra)
         outcome = solve_text(text, limit * factor, want_model)
     return outcome
 

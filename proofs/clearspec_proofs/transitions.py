@@ -62,6 +62,15 @@ SETTLED = Shape(accounts=("a0", "a1", "a2"), markets=(DATED,), settled=(DATED,),
 # their order, two offsets close a0. The sizes are fixed so that two offsets in a
 # row stay linear in the price; the scores stay symbolic (prices, quotes, balances free).
 RANKED = Shape(markets=(DELEVERAGE,), collateral=(), steps=(("a0", 3), ("a1", -1), ("a2", -2)))
+# LIQ-5: the first liquidation of a0 in this block (no usage yet). The sizes are
+# fixed (a0 long two steps, a1 and a2 short one each), the rest symbolic:
+# "liquidate" proves every size with a0's usage symbolic, which its first
+# liquidation in a market (done = 0) is a case of; this world runs the line
+# that opens the block's usage.
+FIRST_IN_BLOCK = Shape(markets=(PERPETUAL,), collateral=(), steps=(("a0", 2), ("a1", -1), ("a2", -1)))
+# Two perpetuals and the quote asset (no collateral asset): a batch in two
+# markets. The sizes are fixed (trade-buy and trade-sell prove every size).
+TWO_MARKETS = Shape(collateral=(), steps=(("a0", 1), ("a1", -2), ("a2", 1)))
 # One dated market, the clock symbolic (a trade may come before or after expiry).
 DATED_ONLY = Shape(markets=(DATED,), collateral=(), symbolic_now=True)
 # Accounts holding the dated market and a perpetual.
@@ -145,6 +154,60 @@ def _fill(world: World, side: Side, market: str | None = None) -> SettleTrades:
             ),
         )
     )
+
+
+def _two_fills(world: World) -> SettleTrades:
+    """TRD-4 over a batch in two markets: a0 sells to a1 in the first perpetual,
+    a2 buys from a1 in the second; a1 trades in both, and each fill counts only
+    towards its own market's position. The second fill is one step of its
+    market (its price and fees symbolic), which keeps the margin checks of a
+    batch in two markets within the solver's reach."""
+    first, second = world.roles.perpetuals[:2]
+    step = world.ledger.params.market_by_id[second].step_size
+    return SettleTrades(
+        (
+            Fill(
+                first,
+                "a0",
+                "a1",
+                Side.BUY,
+                world.var("fill.size"),
+                world.var("fill.price"),
+                world.var("fill.maker_fee_ppm"),
+                world.var("fill.taker_fee_ppm"),
+            ),
+            Fill(
+                second,
+                "a1",
+                "a2",
+                Side.BUY,
+                step,
+                world.var("fill2.price"),
+                world.var("fill2.maker_fee_ppm"),
+                world.var("fill2.taker_fee_ppm"),
+            ),
+        )
+    )
+
+
+def _two_perpetuals(params: ProtocolParams) -> str | None:
+    """Why the two-market batch cannot be formed (the set has one perpetual), or None."""
+    perpetuals = resolve(params).perpetuals
+    if len(perpetuals) < 2:
+        return "the parameter set has fewer than two perpetual markets"
+    for market in (params.market_by_id[m] for m in perpetuals[:2]):
+        if 2 * market.step_size > market.max_position:
+            return f"{market.market_id}'s max_position is below two steps, the two-market world's size"
+    return None
+
+
+def _first_in_block_fits(params: ProtocolParams) -> str | None:
+    """Why ``FIRST_IN_BLOCK``'s fixed sizes do not fit the perpetual's position
+    limit, or None when they do."""
+    market = params.market_by_id[resolve(params).of(PERPETUAL)]
+    if 2 * market.step_size > market.max_position:
+        return f"{market.market_id}'s max_position is below two steps, the first-in-block world's size"
+    return None
 
 
 def _ranking_fits(params: ProtocolParams) -> str | None:
@@ -286,6 +349,25 @@ CASES: tuple[TransitionCase, ...] = (
         lambda w: SettleExpiry(w.role(DATED), ("a0", "a1")),
         expiry=True,
         needs=(DATED, PERPETUAL),
+    ),
+    TransitionCase(
+        "liquidate-first-in-block",
+        "LIQ-1..LIQ-7",
+        FIRST_IN_BLOCK,
+        lambda w: Liquidate(
+            w.role(PERPETUAL), "a0", "a1", w.var("fill.size"), w.var("fill.price"), w.var("fee")
+        ),
+        needs=(PERPETUAL,),
+        fits=_first_in_block_fits,
+    ),
+    # TRD-4: one batch, two markets, one account in both.
+    TransitionCase(
+        "trade-two-markets",
+        "TRD-1..TRD-8",
+        TWO_MARKETS,
+        _two_fills,
+        needs=(PERPETUAL,),
+        fits=_two_perpetuals,
     ),
     # TRD-2: a trade in a dated market, the clock before or past its expiry.
     TransitionCase(
