@@ -25,6 +25,9 @@ from clearspec.transition import apply
 from clearspec_proofs import lemmas
 from clearspec_proofs.engine import check_lemmas
 from clearspec_tools.examples import BTC, USD, example_genesis, example_params, usd_price
+from clearspec_tools.vectors.case import ParamsCache
+from clearspec_tools.vectors.generate import build_case
+from clearspec_tools.vectors.open_interest import capped_params, open_interest_drafts
 
 SCALE = 10**6
 PRICE = usd_price(60_000)
@@ -245,3 +248,27 @@ def test_mrg7_bounds_lemma_catches_a_requirement_below_the_tiers(monkeypatch: py
 
     monkeypatch.setattr(lemmas, "scaled_initial_requirement", short)
     assert "counterexample" in _statuses("MRG-7/open-interest-bounds[BTC-PERP]")
+
+
+def test_mrg7_vectors_cover_below_between_above_and_answer_as_drafted() -> None:
+    """The generator's MRG-7 cases (boundary/open-interest-*): the reference
+    answers each as drafted (build_case refuses otherwise), each names MRG-7, the
+    between case's exact requirement is not whole (its rounding is seen), and the
+    refused batch is accepted once the caps are removed."""
+    drafts = list(open_interest_drafts())
+    cache = ParamsCache()
+    cases = [build_case(draft, cache) for draft in drafts]
+    names = {c["id"].split("/")[1] for c in cases}
+    assert names >= {f"open-interest-{n}" for n in ("below", "between", "above", "crossed", "untouched")}
+    assert all("MRG-7" in c["rules"] for c in cases)
+    market = capped_params().market_by_id["BTC-PERP"]
+    lower, upper = LOWER, UPPER
+    size = 123_457_000  # the between case's position, and so the open interest
+    weighted = tiered_weighted(market, size)
+    exact = Fraction(weighted * (upper - lower) + (size - lower) * (size * PPM - weighted), 1)
+    assert (exact * PRICE / (SCALE * PPM * (upper - lower))).denominator != 1
+    crossed = next(d for d in drafts if d.id == "boundary/open-interest-crossed/batch")
+    plain = _funded(example_params(), "alice", "bob")
+    for action in (_buy("alice", "bob", 1 * BTC),) * 2:
+        plain = apply(plain, action)
+    assert len(crossed.actions) == 2 and plain.market("BTC-PERP").open_interest == 2 * BTC
