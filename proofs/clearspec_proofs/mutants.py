@@ -615,6 +615,15 @@ FUNDING = (
         ("apply-funding",),
         "the average premium divides by a sample count that may be zero",
     ),
+    _m(
+        "F09-rate-clamp-per-interval",
+        "funding.py",
+        "return k.mul_div_floor(per_period, market.funding_interval, PPM * FUNDING_CLAMP_PERIOD)",
+        "return k.mul_div_floor(per_period, 1, PPM)",
+        "threshold",
+        ("apply-funding",),
+        "the rate clamp bounds each interval, not 8 hours: shorter intervals let more through (FND-2)",
+    ),
 )
 
 POSITIONS = (
