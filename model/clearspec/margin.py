@@ -144,10 +144,8 @@ def initial_requirement(
 
 @icontract.ensure(lambda result: k.holds(result > 0), enabled=k.SLOW_CONTRACTS)
 @icontract.ensure(
-    lambda ledger, market, result: (
-        ledger.markets[market.market_id].settlement_price is None
-        or k.holds(result == ledger.markets[market.market_id].settlement_price)
-    ),
+    lambda ledger, market, result: ledger.markets[market.market_id].settlement_price is None
+    or k.holds(result == ledger.markets[market.market_id].settlement_price),
     "EXP-1: once a dated market's final price is fixed, its positions are valued at it",
     enabled=k.SLOW_CONTRACTS,
 )
@@ -168,9 +166,9 @@ def position_risk(ledger: Ledger, market: MarketParams, position: Position) -> R
     scale = _scale(ledger, market.feed)
     size = k.abs_(position.size)
     initial, maintenance = tiered_requirement(market, size, price, scale)
-    if has_open_interest_caps(market):
+    if has_open_interest_caps(market):  # without caps the trace stays MRG-2's alone
         open_interest = ledger.markets[market.market_id].open_interest
-        initial = k.max_(scaled_initial_requirement(market, size, price, scale, open_interest), initial)
+        initial = initial_requirement(market, size, price, scale, open_interest)
     return Risk(notional(position.size, price, scale) + position.quote, initial, maintenance)
 
 

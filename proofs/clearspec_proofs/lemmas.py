@@ -290,8 +290,8 @@ def _open_interest_bounds(market_id: str) -> Callable[[ProtocolParams], tuple[li
     requirement is at least MRG-2's tiered one and at most ``ceil(|size| * P / S)``
     (the whole notional); it is the tiered one while ``OI <= L`` (``OI < L``
     when ``L == U``) and the whole notional once ``OI >= U``; and it is what
-    ``initial_requirement`` returns (its max with the tiered one never binds). A ceiling ``c`` of
-    ``x / d`` is stated as ``d * (c - 1) < x <= d * c``."""
+    ``initial_requirement`` returns (its max with the tiered one never binds).
+    A ceiling ``c`` of ``x / d`` is stated as ``d * (c - 1) < x <= d * c``."""
 
     def build(params: ProtocolParams) -> tuple[list[Any], Any]:
         market, lower, upper, caps = _with_symbolic_caps(params, market_id)
