@@ -564,7 +564,8 @@ class Book:
         state = self.markets[market_id]
         need(self.now >= state.last_funding_at + market.funding_interval, ErrorCode.FUNDING_TOO_EARLY)
         spread = market.tiers[0].initial_ppm - market.tiers[0].maintenance_ppm
-        bound = market.funding_clamp_factor_ppm * spread // PPM
+        # FND-2: the factor bounds the rate per 8 hours; one interval gets its share.
+        bound = market.funding_clamp_factor_ppm * spread * market.funding_interval // (PPM * 28_800)
         average = state.premium_sum // max(state.premium_count, 1)
         rate = clamp(average + market.funding_interest_ppm, -bound, bound)
         state.funding_index += rate * self.price(market.feed)

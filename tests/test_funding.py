@@ -8,13 +8,21 @@ price 600,000,000 (6 decimals, scale 10**6); funding is due every 3,600 s.
 from __future__ import annotations
 
 from dataclasses import replace
+from fractions import Fraction
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearspec.actions import AdvanceTime, ApplyFunding, PremiumSample, Side, Withdraw
 from clearspec.errors import ErrorCode
-from clearspec.funding import funding_clamp_ppm, funding_rate_ppm, margin_spread_ppm, premium_clamp_ppm
+from clearspec.funding import (
+    FUNDING_CLAMP_PERIOD,
+    funding_clamp_ppm,
+    funding_rate_ppm,
+    margin_spread_ppm,
+    premium_clamp_ppm,
+)
 from clearspec.invariants import open_interest_matches, pool_covers_claims
 from clearspec.params import (
     MAX_AMOUNT,
@@ -63,7 +71,8 @@ def test_fnd1_clamps_are_factor_times_first_tier_spread() -> None:
     market = example_params().market_by_id["BTC-PERP"]
     assert margin_spread_ppm(market) == 20_000  # 50,000 - 30,000
     assert premium_clamp_ppm(market) == 1_200_000  # 60,000,000 ppm = 60x the spread
-    assert funding_clamp_ppm(market) == 120_000  # 6,000,000 ppm = 6x the spread
+    # 6,000,000 ppm = 6x the spread per 8 hours: 120,000; per one-hour interval an eighth.
+    assert funding_clamp_ppm(market) == 15_000
     # Only the first tier counts: the larger tiers' spreads (40,000 and 80,000) do not.
     wider = _params_with_btc_perp(
         tiers=(MarginTier(BTC, 100_000, 40_000), MarginTier(None, 200_000, 120_000)),
@@ -72,7 +81,7 @@ def test_fnd1_clamps_are_factor_times_first_tier_spread() -> None:
     ).market_by_id["BTC-PERP"]
     assert margin_spread_ppm(wider) == 60_000
     assert premium_clamp_ppm(wider) == 90_000  # 1.5 * 60,000
-    assert funding_clamp_ppm(wider) == 15_000  # 0.25 * 60,000
+    assert funding_clamp_ppm(wider) == 1_875  # 0.25 * 60,000 per 8 hours, an eighth per hour
 
 
 def test_fnd1_premium_samples_are_clamped() -> None:
@@ -116,20 +125,49 @@ def test_fnd2_rate_is_the_average_rounded_down() -> None:
 
 def test_fnd2_rate_is_clamped() -> None:
     ledger = example_genesis()
-    # Samples are clamped to 1,200,000 first; their average is then clamped to 120,000.
-    assert funding_rate_ppm(_samples(ledger, 5_000_000, 200_000), "BTC-PERP") == 120_000
-    assert funding_rate_ppm(_samples(ledger, -5_000_000, -200_000), "BTC-PERP") == -120_000
-    assert funding_rate_ppm(_samples(ledger, 120_000), "BTC-PERP") == 120_000
-    assert funding_rate_ppm(_samples(ledger, 120_001), "BTC-PERP") == 120_000
-    assert funding_rate_ppm(_samples(ledger, 240_001, 1), "BTC-PERP") == 120_000  # average 120,001
+    # Samples are clamped to 1,200,000 first; their average is then clamped to
+    # 15,000 per one-hour interval (120,000 per 8 hours).
+    assert funding_rate_ppm(_samples(ledger, 5_000_000, 200_000), "BTC-PERP") == 15_000
+    assert funding_rate_ppm(_samples(ledger, -5_000_000, -200_000), "BTC-PERP") == -15_000
+    assert funding_rate_ppm(_samples(ledger, 15_000), "BTC-PERP") == 15_000
+    assert funding_rate_ppm(_samples(ledger, 15_001), "BTC-PERP") == 15_000
+    assert funding_rate_ppm(_samples(ledger, 30_001, 1), "BTC-PERP") == 15_000  # average 15,001
+
+
+@pytest.mark.parametrize("interval", [3_600, 900, 28_800, 7 * 3_600 + 1])
+def test_fnd2_the_clamp_bounds_funding_per_8_hours_whatever_the_interval(interval: int) -> None:
+    """FND-2 as dYdX v4: the factor bounds the rate per 8 hours. One interval's
+    bound is that share of it, rounded down, so over 8 hours of intervals the
+    rates add up to at most 120,000 ppm (6 x the 20,000 spread), and to exactly
+    that when the interval divides 8 hours; an interval that does not divide it
+    loses less than one ppm per interval."""
+    market = _params_with_btc_perp(funding_interval=interval).market_by_id["BTC-PERP"]
+    bound = funding_clamp_ppm(market)
+    per_8_hours = Fraction(bound * FUNDING_CLAMP_PERIOD, interval)
+    assert per_8_hours <= 120_000 < Fraction((bound + 1) * FUNDING_CLAMP_PERIOD, interval)
+    if FUNDING_CLAMP_PERIOD % interval == 0:
+        assert per_8_hours == 120_000
+    # The bound is what the rate is cut to.
+    ledger = example_genesis(_params_with_btc_perp(funding_interval=interval))
+    assert funding_rate_ppm(_samples(ledger, 1_000_000), "BTC-PERP") == bound
+
+
+def test_fnd2_two_interval_lengths_allow_the_same_funding_per_8_hours() -> None:
+    """The same rate clamped every hour and every quarter of an hour: 8 hours of
+    the one and 8 hours of the other pay the same largest rate."""
+    hourly, quarterly = (
+        _params_with_btc_perp(funding_interval=interval).market_by_id["BTC-PERP"] for interval in (3_600, 900)
+    )
+    assert (funding_clamp_ppm(hourly), funding_clamp_ppm(quarterly)) == (15_000, 3_750)
+    assert 8 * funding_clamp_ppm(hourly) == 32 * funding_clamp_ppm(quarterly) == 120_000
 
 
 def test_fnd2_interest_is_added_before_the_clamp() -> None:
     ledger = example_genesis(_params_with_btc_perp(funding_interest_ppm=37))
     assert funding_rate_ppm(ledger, "BTC-PERP") == 37  # no samples: the interest rate alone
     assert funding_rate_ppm(_samples(ledger, 10, 11), "BTC-PERP") == 47  # floor(10.5) + 37
-    assert funding_rate_ppm(_samples(ledger, 119_990), "BTC-PERP") == 120_000  # 120,027 clamped
-    assert funding_rate_ppm(_samples(ledger, -120_000), "BTC-PERP") == -119_963
+    assert funding_rate_ppm(_samples(ledger, 14_990), "BTC-PERP") == 15_000  # 15,027 clamped
+    assert funding_rate_ppm(_samples(ledger, -15_000), "BTC-PERP") == -14_963
     assert funding_rate_ppm(ledger, "ETH-PERP") == 0  # the other market has no interest
 
 
@@ -331,7 +369,7 @@ def test_fnd5_pool_covers_claims_detects_an_overpaying_pool() -> None:
 @settings(max_examples=30, deadline=None)
 @given(
     steps=st.integers(min_value=1, max_value=2_000),
-    rate=st.integers(min_value=-120_000, max_value=120_000),
+    rate=st.integers(min_value=-15_000, max_value=15_000),
     bob_first=st.booleans(),
     dollars=st.integers(min_value=57_000, max_value=63_000),
 )

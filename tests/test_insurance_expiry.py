@@ -190,8 +190,9 @@ def test_ins6_report_negative_collateral_gates_withdrawals_and_transfers() -> No
 
 def test_ins6_report_settles_funding_first() -> None:
     # alice: 400 USD, long 0.1 from bob at 60,000; BTC at 56,000: NC exactly 0, not
-    # reportable. A full-clamp interval (120,000 ppm of 560,000,000) then makes her owe
-    # 10,000,000 * 67,200,000,000,000 / 10**12 = 672 USD, which only settling reveals.
+    # reportable. A full-clamp interval (15,000 ppm of 560,000,000, FND-2's hourly
+    # share of 120,000 per 8 hours) then makes her owe
+    # 10,000,000 * 8,400,000,000,000 / 10**12 = 84 USD, which only settling reveals.
     ledger = run([Deposit("alice", "USDC", 400 * USD), Deposit("bob", "USDC", 10_000 * USD), trade(fill())])
     ledger = move_price(ledger, "BTC-USD", 56_000)
     assert _nc(ledger, "alice") == 0
@@ -199,8 +200,8 @@ def test_ins6_report_settles_funding_first() -> None:
     ledger = run([PremiumSample("BTC-PERP", 10**6), AdvanceTime(3_600), ApplyFunding("BTC-PERP")], ledger)
     assert _nc(ledger, "alice") == 0  # unsettled
     after = apply(ledger, ReportNegativeCollateral("alice"))
-    assert _nc(after, "alice") == -672 * USD
-    assert after.market("BTC-PERP").pool == 672 * USD
+    assert _nc(after, "alice") == -84 * USD
+    assert after.market("BTC-PERP").pool == 84 * USD
     assert after.gate_until == 3_600 + GATE
 
 

@@ -32,7 +32,7 @@ from clearspec_tools.cli import main
 from clearspec_tools.examples import example_params
 
 SETS = Path(__file__).resolve().parents[1] / "proofs" / "clearspec_proofs" / "paramsets"
-NAMES = ("renamed", "three-perps", "quote-only", "decimals")
+NAMES = ("renamed", "three-perps", "quote-only", "decimals", "oi-caps")
 # What each set lacks, so which transitions are not applicable there.
 NOT_APPLICABLE_IN = {
     "renamed": set(),
@@ -45,6 +45,7 @@ NOT_APPLICABLE_IN = {
     },
     "quote-only": {"deposit-collateral", "withdraw-collateral", "trade-two-markets"},
     "decimals": {"deleverage", "deleverage-two", "deleverage-two-reversed", "trade-two-markets"},
+    "oi-caps": set(),
 }
 EXAMPLE_IDS = ("USDC", "BTC-PERP", "ETH-PERP", "BTC-DEC", "BTC-USD", "ETH-USD", "reporter-")
 
@@ -68,7 +69,7 @@ def _ids(params: ProtocolParams) -> set[str]:
 
 
 def test_the_sets_are_differently_shaped() -> None:
-    renamed, three, quote_only, decimals = (_load(n) for n in NAMES)
+    renamed, three, quote_only, decimals, oi_caps = (_load(n) for n in NAMES)
     assert not _ids(renamed) & _ids(example_params())  # every id renamed
     perpetuals = [m for m in three.markets if m.kind is MarketKind.PERPETUAL]
     assert len(perpetuals) == 3 and len({m.feed for m in perpetuals}) == 3
@@ -77,6 +78,14 @@ def test_the_sets_are_differently_shaped() -> None:
     # a feed price P means P / 10**18 cents per base unit.
     market = decimals.markets[0]
     assert decimals.feed_by_id[market.feed].price_decimals == 18 and market.tiers[0].up_to_size == 10**18
+    # MRG-7: BTC-PERP scales its initial margin between 50 and 100 coins of open
+    # interest, ETH-PERP steps to the whole notional at 1,000 coins (equal caps).
+    caps = {m.market_id: (m.open_interest_lower_cap, m.open_interest_upper_cap) for m in oi_caps.markets}
+    assert caps == {
+        "BTC-PERP": (50 * 10**8, 100 * 10**8),
+        "ETH-PERP": (1_000 * 10**8, 1_000 * 10**8),
+        "BTC-DEC": (None, None),
+    }
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -2,7 +2,8 @@
 
 Premium samples are averaged over an interval into a funding rate, clamped by
 multiples of the market's first-tier margin spread (as dYdX v4 clamps premium
-votes and rates). The rate times the oracle price is added to the market's
+votes and rates; the rate's clamp is a bound per 8 hours, of which one interval
+gets its share). The rate times the oracle price is added to the market's
 funding index; each position pays or receives ``size * (index - snapshot)``
 when it is next touched (FND-3, in ``positions.settle_account``).
 """
@@ -33,10 +34,25 @@ def premium_clamp_ppm(market: MarketParams) -> int:
     return k.mul_div_floor(market.premium_clamp_factor_ppm, margin_spread_ppm(market), PPM)
 
 
+# FND-2: the funding clamp factor bounds the rate per this many seconds (8 hours), as in dYdX v4.
+FUNDING_CLAMP_PERIOD = 28_800
+
+
 @icontract.ensure(lambda result: result >= 0, enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(
+    lambda market, result: (
+        result * PPM * FUNDING_CLAMP_PERIOD
+        <= market.funding_clamp_factor_ppm * margin_spread_ppm(market) * market.funding_interval
+    ),
+    "FND-2: over 8 hours of intervals, at most factor * spread",
+    enabled=k.SLOW_CONTRACTS,
+)
 def funding_clamp_ppm(market: MarketParams) -> int:
-    """FND-2: the largest funding rate magnitude per interval, ``factor * spread``."""
-    return k.mul_div_floor(market.funding_clamp_factor_ppm, margin_spread_ppm(market), PPM)
+    """FND-2: the largest funding rate magnitude per interval: the interval's
+    share of ``factor * spread`` per 8 hours, rounded down, so the bound per unit
+    of time does not depend on the interval length."""
+    per_period = market.funding_clamp_factor_ppm * margin_spread_ppm(market)
+    return k.mul_div_floor(per_period, market.funding_interval, PPM * FUNDING_CLAMP_PERIOD)
 
 
 def _sample_within_clamp(added: int, premium_ppm: int, bound: int) -> bool:

@@ -71,14 +71,9 @@ def asset_risk(ledger: Ledger, asset: AssetParams, balance: int) -> Risk:
     return Risk(value, imr, mmr)
 
 
-@icontract.ensure(lambda result: k.holds(result[0] >= result[1]), enabled=k.SLOW_CONTRACTS)
-@icontract.ensure(lambda result: k.holds(result[1] >= 0), enabled=k.SLOW_CONTRACTS)
-def tiered_requirement(market: MarketParams, abs_size: int, price: int, scale: int) -> tuple[int, int]:
-    """MRG-2: (initial, maintenance) requirement of a position of ``abs_size``.
-
-    Each tier's fraction applies to the part of the size inside its bracket, like
-    a progressive tax, so the requirement is continuous and rises with size.
-    """
+def tier_weights(market: MarketParams, abs_size: int) -> tuple[int, int]:
+    """MRG-2: ``sum_j part_j * im_j`` and ``sum_j part_j * mm_j`` (size times ppm),
+    the requirements before the price and the one rounding are applied."""
     lower = 0
     initial_weighted = 0
     maintenance_weighted = 0
@@ -89,10 +84,62 @@ def tiered_requirement(market: MarketParams, abs_size: int, price: int, scale: i
         maintenance_weighted = maintenance_weighted + part * tier.maintenance_ppm
         if tier.up_to_size is not None:
             lower = tier.up_to_size
+    return initial_weighted, maintenance_weighted
+
+
+@icontract.ensure(lambda result: k.holds(result[0] >= result[1]), enabled=k.SLOW_CONTRACTS)
+@icontract.ensure(lambda result: k.holds(result[1] >= 0), enabled=k.SLOW_CONTRACTS)
+def tiered_requirement(market: MarketParams, abs_size: int, price: int, scale: int) -> tuple[int, int]:
+    """MRG-2: (initial, maintenance) requirement of a position of ``abs_size``.
+
+    Each tier's fraction applies to the part of the size inside its bracket, like
+    a progressive tax, so the requirement is continuous and rises with size.
+    """
+    initial_weighted, maintenance_weighted = tier_weights(market, abs_size)
     return (
         k.mul_div_ceil(initial_weighted, price, scale * PPM),
         k.mul_div_ceil(maintenance_weighted, price, scale * PPM),
     )
+
+
+def has_open_interest_caps(market: MarketParams) -> bool:
+    """MRG-7: whether the market scales its initial requirement with open interest."""
+    return market.open_interest_lower_cap is not None and market.open_interest_upper_cap is not None
+
+
+def scaled_initial_requirement(
+    market: MarketParams, abs_size: int, price: int, scale: int, open_interest: int
+) -> int:
+    """MRG-7's formula, for a market with caps ``L <= U``: the tiers' weighted
+    size ``W`` moves towards the whole size ``|size| * PPM`` by the share
+    ``e / D`` of the way the open interest has gone from ``L`` to ``U``,
+    ``D = max(U - L, 1)``, ``e = D`` once ``OI >= U`` and ``clamp(OI - L, 0, D)``
+    before; rounded up once, ``ceil((W * D + e * (|size| * PPM - W)) * P / (S * PPM * D))``.
+    With ``L == U`` the share is 0 below the cap and 1 from it on. No Python
+    branch on the caps, so a lemma may take them symbolic."""
+    lower, upper = market.open_interest_lower_cap, market.open_interest_upper_cap
+    assert lower is not None and upper is not None, "MRG-7 needs both caps"
+    weighted = tier_weights(market, abs_size)[0]
+    span = k.max_(upper - lower, 1)
+    excess = k.ite(open_interest >= upper, span, k.clamp(open_interest - lower, 0, span))
+    scaled = weighted * span + excess * (abs_size * PPM - weighted)
+    return k.mul_div_ceil(scaled, price, scale * PPM * span)
+
+
+def initial_requirement(
+    market: MarketParams, abs_size: int, price: int, scale: int, open_interest: int
+) -> int:
+    """MRG-7: the initial requirement of a position of ``abs_size`` in a market
+    whose open interest is ``open_interest``: MRG-2's without caps, else
+    :func:`scaled_initial_requirement`.
+
+    That is never below MRG-2's (lemma MRG-7/open-interest-bounds); the max with
+    it changes no number and makes IMR >= MMR a linear fact for the prover.
+    """
+    tiered = tiered_requirement(market, abs_size, price, scale)[0]
+    if not has_open_interest_caps(market):
+        return tiered
+    return k.max_(scaled_initial_requirement(market, abs_size, price, scale, open_interest), tiered)
 
 
 @icontract.ensure(lambda result: k.holds(result > 0), enabled=k.SLOW_CONTRACTS)
@@ -112,11 +159,16 @@ def mark_price(ledger: Ledger, market: MarketParams) -> int:
 @icontract.ensure(lambda result: k.holds(result.imr >= result.mmr), enabled=k.SLOW_CONTRACTS)
 @icontract.ensure(lambda result: k.holds(result.mmr >= 0), enabled=k.SLOW_CONTRACTS)
 def position_risk(ledger: Ledger, market: MarketParams, position: Position) -> Risk:
-    """MRG-1/MRG-2: a position adds its unrealised value ``size * price + quote``
-    to NC and its tiered requirements to IMR and MMR."""
+    """MRG-1/MRG-2/MRG-7: a position adds its unrealised value ``size * price + quote``
+    to NC, its tiered requirement scaled by the market's open interest (MRG-7)
+    to IMR and its tiered requirement to MMR."""
     price = mark_price(ledger, market)
     scale = _scale(ledger, market.feed)
-    initial, maintenance = tiered_requirement(market, k.abs_(position.size), price, scale)
+    size = k.abs_(position.size)
+    initial, maintenance = tiered_requirement(market, size, price, scale)
+    if has_open_interest_caps(market):  # without caps the trace stays MRG-2's alone
+        open_interest = ledger.markets[market.market_id].open_interest
+        initial = initial_requirement(market, size, price, scale, open_interest)
     return Risk(notional(position.size, price, scale) + position.quote, initial, maintenance)
 
 

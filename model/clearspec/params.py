@@ -99,6 +99,11 @@ class MarketParams:
     funding_interest_ppm: int = 0
     premium_clamp_factor_ppm: int = 60_000_000
     funding_clamp_factor_ppm: int = 6_000_000
+    # MRG-7: open interest (base units) from which the initial requirement rises
+    # linearly from the tiers' to the whole notional at the upper cap. Both
+    # absent (None): no scaling.
+    open_interest_lower_cap: int | None = None
+    open_interest_upper_cap: int | None = None
 
 
 @dataclass(frozen=True)
@@ -260,6 +265,20 @@ def _validate_markets(params: ProtocolParams) -> None:
             raise _fail(f"{market.market_id}: funding_interest_ppm must be within -PPM..PPM")
         if market.premium_clamp_factor_ppm < 0 or market.funding_clamp_factor_ppm < 0:
             raise _fail(f"{market.market_id}: clamp factors must not be negative")
+        _validate_open_interest_caps(market)
+
+
+def _validate_open_interest_caps(market: MarketParams) -> None:
+    """PAR-2, MRG-7: both caps or neither; ``0 <= lower <= upper <= MAX_AMOUNT``."""
+    lower, upper = market.open_interest_lower_cap, market.open_interest_upper_cap
+    if lower is None and upper is None:
+        return
+    if lower is None or upper is None:
+        raise _fail(f"{market.market_id}: open_interest_lower_cap and open_interest_upper_cap go together")
+    if not 0 <= lower <= upper <= MAX_AMOUNT:
+        raise _fail(
+            f"{market.market_id}: need 0 <= open_interest_lower_cap <= open_interest_upper_cap <= MAX_AMOUNT"
+        )
 
 
 def _validate_oracle(params: ProtocolParams) -> None:

@@ -40,6 +40,8 @@ MAX_DIGITS = 100
 # A parameter file is a few kilobytes; a larger input (or /dev/zero) is refused unread.
 MAX_FILE_BYTES = 1 << 20
 _KEY = re.compile(r"[0-9a-f]{64}")
+# Market fields written only when set (MRG-7's open-interest caps).
+OPTIONAL_MARKET_FIELDS = ("open_interest_lower_cap", "open_interest_upper_cap")
 
 
 def _fail(where: str, detail: str) -> ClearingError:
@@ -148,6 +150,8 @@ def params_from_json(data: Any) -> ProtocolParams:
         "tiers": _tiers,
         "expiry": _optional_int,
         "deficit_policy": _enum(DeficitPolicy),
+        "open_interest_lower_cap": _optional_int,
+        "open_interest_upper_cap": _optional_int,
     }
     for required in ("quote_asset", "assets", "feeds", "markets", "oracle", "deployment_id"):
         if required not in top:
@@ -202,6 +206,11 @@ def params_to_json(params: ProtocolParams) -> dict[str, Any]:
     for market in params.markets:
         data = record(dataclasses.replace(market, tiers=()))
         data["tiers"] = [record(t) for t in market.tiers]
+        # MRG-7's caps are optional: absent caps are left out, so a set without
+        # them encodes as it did before they existed.
+        for cap in OPTIONAL_MARKET_FIELDS:
+            if data[cap] is None:
+                del data[cap]
         markets.append(data)
     return {
         "quote_asset": params.quote_asset,

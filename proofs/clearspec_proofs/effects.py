@@ -353,7 +353,9 @@ def _apply_funding(ledger: Ledger, a: ApplyFunding) -> Iterator[Effect]:
     market = ledger.params.market_by_id[a.market]
     state = ledger.markets[a.market]
     tier = market.tiers[0]
-    bound = k.mul_div_floor(market.funding_clamp_factor_ppm, tier.initial_ppm - tier.maintenance_ppm, PPM)
+    # FND-2: the interval's share of factor * spread per 8 hours (28,800 s), rounded down.
+    per_8_hours = market.funding_clamp_factor_ppm * (tier.initial_ppm - tier.maintenance_ppm)
+    bound = k.mul_div_floor(per_8_hours, market.funding_interval, PPM * 28_800)
     average = k.div_floor(state.premium_sum, k.max_(state.premium_count, 1))
     rate = k.min_(k.max_(average + market.funding_interest_ppm, -bound), bound)
     index = state.funding_index + rate * ledger.prices[market.feed].price

@@ -19,6 +19,10 @@ result. They close the gaps the transition obligations leave by design:
   haircut, the tiered requirements, the NC a closed position releases and the
   insurance fund delta, restated from the spec text without division, equal
   what the model's helpers compute;
+* MRG-7: for every market's tiers and any open-interest caps, the initial
+  requirement never falls as the open interest grows, lies between MRG-2's
+  tiered requirement and the position's whole notional (rounded up), and is
+  the one below the lower cap and the other from the upper cap on;
 * PAR-5: the parameter theorem: if every maintenance fraction covers the largest
   move the circuit breaker admits, an account at or above maintenance before an
   oracle update is not left with negative equity after it.
@@ -37,9 +41,15 @@ import z3
 from clearspec import kernel as k
 from clearspec.actions import OracleUpdate, PriceReport
 from clearspec.liquidation import insurance_fund_delta, nc_released
-from clearspec.margin import asset_risk, notional, tiered_requirement
+from clearspec.margin import (
+    asset_risk,
+    initial_requirement,
+    notional,
+    scaled_initial_requirement,
+    tiered_requirement,
+)
 from clearspec.oracle import apply_oracle_update, lower_median, within_ppm
-from clearspec.params import MAX_AMOUNT, PPM, MarginTier, ProtocolParams
+from clearspec.params import MAX_AMOUNT, PPM, MarginTier, MarketParams, ProtocolParams
 from clearspec.state import OraclePrice, genesis
 from clearspec.trading import fill_fee
 
@@ -246,6 +256,63 @@ def _tiers_as_specified(market_id: str) -> Callable[[ProtocolParams], tuple[list
     return build
 
 
+def _with_symbolic_caps(params: ProtocolParams, market_id: str) -> tuple[MarketParams, int, int, list[Any]]:
+    """The market with free open-interest caps ``0 <= L <= U <= MAX_AMOUNT``
+    (its tiers kept): an MRG-7 lemma then holds for every pair a designer may set."""
+    lower, upper = _ints("open_interest_lower_cap", "open_interest_upper_cap")
+    market = replace(
+        params.market_by_id[market_id], open_interest_lower_cap=lower, open_interest_upper_cap=upper
+    )
+    return market, lower, upper, [lower >= 0, lower <= upper, upper <= MAX_AMOUNT]
+
+
+def _open_interest_monotone(market_id: str) -> Callable[[ProtocolParams], tuple[list[Any], Any]]:
+    """MRG-7: for one position and price, and any caps, more open interest never
+    lowers the initial requirement the model computes."""
+
+    def build(params: ProtocolParams) -> tuple[list[Any], Any]:
+        market, _, _, caps = _with_symbolic_caps(params, market_id)
+        scale = params.feed_by_id[market.feed].scale
+        size, price, less, more = _ints("abs_size", "price", "open_interest", "open_interest_more")
+        goal = z3.And(
+            scaled_initial_requirement(market, size, price, scale, less)
+            <= scaled_initial_requirement(market, size, price, scale, more),
+            initial_requirement(market, size, price, scale, less)
+            <= initial_requirement(market, size, price, scale, more),
+        )
+        return [*caps, size >= 0, price >= 1, less <= more], goal
+
+    return build
+
+
+def _open_interest_bounds(market_id: str) -> Callable[[ProtocolParams], tuple[list[Any], Any]]:
+    """MRG-7, restated from the spec at its ends, for any caps ``L <= U``: the
+    requirement is at least MRG-2's tiered one and at most ``ceil(|size| * P / S)``
+    (the whole notional); it is the tiered one while ``OI <= L`` (``OI < L``
+    when ``L == U``) and the whole notional once ``OI >= U``; and it is what
+    ``initial_requirement`` returns (its max with the tiered one never binds).
+    A ceiling ``c`` of ``x / d`` is stated as ``d * (c - 1) < x <= d * c``."""
+
+    def build(params: ProtocolParams) -> tuple[list[Any], Any]:
+        market, lower, upper, caps = _with_symbolic_caps(params, market_id)
+        scale = params.feed_by_id[market.feed].scale
+        size, price, interest = _ints("abs_size", "price", "open_interest")
+        result = scaled_initial_requirement(market, size, price, scale, interest)
+        tiered = tiered_requirement(market, size, price, scale)[0]
+        exact = size * price
+        below = z3.If(upper > lower, interest <= lower, interest < lower)
+        goal = z3.And(
+            tiered <= result,  # so initial_requirement's max with it never binds
+            initial_requirement(market, size, price, scale, interest) == result,
+            scale * (result - 1) < exact,
+            z3.Implies(below, result == tiered),
+            z3.Implies(interest >= upper, exact <= scale * result),
+        )
+        return [*caps, size >= 0, price >= 1], goal
+
+    return build
+
+
 def _haircut_as_specified(asset_id: str) -> Callable[[ProtocolParams], tuple[list[Any], Any]]:
     """MRG-1, restated from the spec for a collateral balance ``b >= 0`` at price
     ``P``: ``value = floor(b * P / S)``, ``imr = value - floor(b * P * w_i / (S * PPM))``,
@@ -361,6 +428,14 @@ def lemmas(params: ProtocolParams) -> list[Lemma]:
     ]
     # ORA-10: a staircase of up to four updates within one interval.
     found += [Lemma(f"ORA-10/interval-bound-{n}", "ORA-10", _interval_bound(n)) for n in range(1, 5)]
+    found += [
+        Lemma(f"MRG-7/open-interest-monotone[{m}]", "MRG-7", _open_interest_monotone(m))
+        for m in params.market_by_id
+    ]
+    found += [
+        Lemma(f"MRG-7/open-interest-bounds[{m}]", "MRG-7", _open_interest_bounds(m))
+        for m in params.market_by_id
+    ]
     found += [
         Lemma(f"PAR-5/maintenance-covers-gap[{m}]", "PAR-5", _maintenance_covers_gap(m))
         for m in params.market_by_id

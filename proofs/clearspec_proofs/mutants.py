@@ -257,6 +257,24 @@ MARGIN = (
         ("lemma", "withdraw-collateral"),
         "collateral's initial haircut uses the maintenance weight",
     ),
+    _m(
+        "M08-open-interest-share-inverted",
+        "margin.py",
+        "excess = k.ite(open_interest >= upper, span, k.clamp(open_interest - lower, 0, span))",
+        "excess = k.ite(open_interest >= upper, 0, k.clamp(upper - open_interest, 0, span))",
+        "sign",
+        ("lemma",),
+        "MRG-7's share runs backwards: the initial requirement falls as open interest grows",
+    ),
+    _m(
+        "M09-open-interest-rounds-down",
+        "margin.py",
+        "return k.mul_div_ceil(scaled, price, scale * PPM * span)",
+        "return k.mul_div_floor(scaled, price, scale * PPM * span)",
+        "rounding",
+        ("lemma",),
+        "MRG-7's scaled initial requirement rounds down, below the tiered one",
+    ),
 )
 
 COLLATERAL = (
@@ -596,6 +614,15 @@ FUNDING = (
         "precondition",
         ("apply-funding",),
         "the average premium divides by a sample count that may be zero",
+    ),
+    _m(
+        "F09-rate-clamp-per-interval",
+        "funding.py",
+        "return k.mul_div_floor(per_period, market.funding_interval, PPM * FUNDING_CLAMP_PERIOD)",
+        "return k.mul_div_floor(per_period, 1, PPM)",
+        "threshold",
+        ("apply-funding",),
+        "the rate clamp bounds each interval, not 8 hours: shorter intervals let more through (FND-2)",
     ),
 )
 

@@ -414,6 +414,9 @@ def boundary_drafts() -> Iterator[Draft]:
     yield from oracle_drafts()
     yield from rounding_drafts()
     yield from theorem_drafts()
+    from clearspec_tools.vectors.open_interest import open_interest_drafts  # it imports this package
+
+    yield from open_interest_drafts()
 
 
 __all__ = ["OracleUpdate", "boundary_drafts"]
