@@ -194,7 +194,7 @@ def _two_perpetuals(params: ProtocolParams) -> str | None:
     """Why the two-market batch cannot be formed (the set has one perpetual), or None."""
     perpetuals = resolve(params).perpetuals
     if len(perpetuals) < 2:
-        return "the parameter set has fewer than two perpetual markets"
+        return "the parameter set has no second perpetual market"
     for market in (params.market_by_id[m] for m in perpetuals[:2]):
         if 2 * market.step_size > market.max_position:
             return f"{market.market_id}'s max_position is below two steps, the two-market world's size"
