@@ -14,7 +14,9 @@ the oracle price plus the asset's bonus, as in Aave v3's ``liquidationCall``:
 * ratio: the account's NC/MMR does not fall, unless the asset is taken whole (CLQ-5).
 
 Every rounding is against the liquidator: the account keeps what rounding leaves
-and the fund gets its fee rounded up.
+and the fund gets its fee rounded up. Where this differs from Aave v3 (one debt,
+a named seized amount, the ratio rule, no forced cleanup, visible bad debt) is
+CLQ-8.
 """
 
 from __future__ import annotations

@@ -36,7 +36,6 @@ from clearspec.oracle import sign_report
 from clearspec.params import (
     AssetParams,
     FeedParams,
-    LiquidationParams,
     MarginTier,
     MarketKind,
     MarketParams,
@@ -123,9 +122,6 @@ def example_params(reporters: int = 5, quorum: int = 3) -> ProtocolParams:
             max_interval_move_ppm=250_000,
         ),
         deployment_id=DEPLOYMENT_ID,
-        # CLQ-3: below 2,000 USD of debt or of one collateral, a collateral
-        # liquidation may repay the whole debt (Aave v3.3's threshold).
-        liquidation=LiquidationParams(collateral_dust_threshold=2_000 * USD),
     )
 
 

@@ -57,7 +57,7 @@ from clearspec.errors import ErrorCode
 from clearspec.margin import Risk, account_risk, mark_price, notional, tiered_requirement
 from clearspec.params import MAX_AMOUNT, PPM, DeficitPolicy, MarketKind
 from clearspec.positions import credit_quote, move_position, position_size, settle_account
-from clearspec.state import Ledger, with_balance
+from clearspec.state import Account, Ledger, with_balance
 
 E = ErrorCode
 
@@ -506,7 +506,7 @@ def _liquidate_collateral(c: Context) -> Iterator[Step]:
     yield from _amount(a.repay)
     yield from _amount(a.seize)
 
-    def account() -> Any:
+    def account() -> Account:
         return ledger.accounts[a.account]
 
     def risk() -> Risk:

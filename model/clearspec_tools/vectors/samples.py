@@ -33,6 +33,7 @@ RULES = {
     "premium_sample": ["FND-1"],
     "apply_funding": ["FND-2"],
     "liquidate": ["LIQ-1"],
+    "liquidate_collateral": ["CLQ-1"],
     "deleverage": ["ADL-1"],
     "cover_bad_debt": ["INS-4"],
     "report_negative_collateral": ["INS-6"],
