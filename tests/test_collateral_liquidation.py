@@ -291,3 +291,24 @@ def test_a_liquidatable_single_asset_account_always_has_an_accepted_liquidation(
         risk = account_risk(after, after.accounts["dave"])
         emptied = after.accounts["dave"].balance("BTC") == 0
         assert emptied or risk.nc * before.mmr >= before.nc * risk.mmr
+
+
+# --- the proofs catch a broken rule ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("ident", ["Q01-ratio-rule-dropped", "Q02-bonus-rounds-up"])  # CLQ-5, CLQ-4
+def test_a_broken_ratio_rule_or_bonus_rounding_is_killed_by_the_prover(ident: str) -> None:
+    """The mutant, planted in a copy of the model, is refuted by an obligation of
+    ``liquidate-collateral`` and the counterexample replays on the concrete copy."""
+    from pathlib import Path
+
+    from clearspec_proofs import mutation
+    from clearspec_proofs.mutants import MUTANTS, by_id
+
+    mutant = by_id(ident)
+    assert mutant in MUTANTS and mutant.cases == ("liquidate-collateral",)
+    source = Path(__file__).resolve().parent.parent
+    record = mutation.run_mutant(mutant, source, base=example_params(), escalate=False, timeout=300)
+    assert record["status"] == "killed", record
+    assert record["kill"]["kind"] == "counterexample-confirmed", record["kill"]
+    assert record["kill"]["obligation"].startswith("liquidate-collateral/"), record["kill"]
