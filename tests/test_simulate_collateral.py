@@ -122,3 +122,9 @@ def test_the_cli_compares_with_and_without(tmp_path: Path, capsys: pytest.Captur
     )
     assert float(with_policy["bad_debt"]["total"]) < float(without["bad_debt"]["total"])
     assert "collateral liquidations" in capsys.readouterr().out
+
+
+def test_one_comparison_at_a_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["simulate", "--compare", "example", "example", "--compare-collateral-liquidation", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert "one comparison at a time" in capsys.readouterr().err
