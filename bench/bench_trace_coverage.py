@@ -42,6 +42,7 @@ MODULES = (
     "positions",
     "funding",
     "liquidation",
+    "collateral_liquidation",
     "deleveraging",
     "insurance",
     "expiry",

@@ -33,6 +33,7 @@ TRANSITION_MODULES = (
     "positions",
     "funding",
     "liquidation",
+    "collateral_liquidation",
     "deleveraging",
     "insurance",
     "expiry",

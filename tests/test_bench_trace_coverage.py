@@ -39,4 +39,5 @@ def test_prf4_trace_coverage_script_end_to_end(tmp_path: Path) -> None:
     assert {entry.split(":")[0].split("/")[1] for entry in report["rejected_outright"]} == {
         "transfer-self",
         "cover-bad-debt-positions",
+        "liquidate-collateral-positions",
     }

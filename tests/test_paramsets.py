@@ -43,7 +43,13 @@ NOT_APPLICABLE_IN = {
         "settle-expiry-keeps-perp",
         "trade-dated",
     },
-    "quote-only": {"deposit-collateral", "withdraw-collateral", "trade-two-markets"},
+    "quote-only": {
+        "deposit-collateral",
+        "withdraw-collateral",
+        "liquidate-collateral",
+        "liquidate-collateral-positions",
+        "trade-two-markets",
+    },
     "decimals": {"deleverage", "deleverage-two", "deleverage-two-reversed", "trade-two-markets"},
     "oi-caps": set(),
 }
@@ -167,7 +173,8 @@ def test_a_missing_kind_is_not_applicable_and_prove_exits_zero() -> None:
     done = _prove("--params", str(SETS / "quote-only.json"), "--only", "collateral")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["summary"]["not_applicable"] == report["summary"]["total"] == 2
+    # deposit-, withdraw-, liquidate-collateral and liquidate-collateral-positions
+    assert report["summary"]["not_applicable"] == report["summary"]["total"] == 4
     for row in report["obligations"]:
         assert row["status"] == Status.NOT_APPLICABLE
         assert row["detail"] == "the parameter set has no collateral asset besides the quote asset"

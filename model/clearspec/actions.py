@@ -273,6 +273,22 @@ class Liquidate:
 
 
 @dataclass(frozen=True, slots=True)
+class LiquidateCollateral:
+    """CLQ-*: ``liquidator`` repays ``repay`` of ``account``'s quote debt and takes
+    ``seize`` base units of its collateral ``asset``, at most the oracle value of
+    the repayment plus the asset's liquidation bonus."""
+
+    account: str
+    liquidator: str
+    asset: str
+    repay: int
+    seize: int
+
+    def __post_init__(self) -> None:
+        _checked(self)
+
+
+@dataclass(frozen=True, slots=True)
 class Deleverage:
     """ADL-*: offset ``account``'s position in ``market`` against
     ``counterparties``, which must be in the protocol's ranking order."""
@@ -337,6 +353,7 @@ Action = (
     | PremiumSample
     | ApplyFunding
     | Liquidate
+    | LiquidateCollateral
     | Deleverage
     | CoverBadDebt
     | ReportNegativeCollateral

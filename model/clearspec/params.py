@@ -63,6 +63,11 @@ class AssetParams:
     feed: str | None
     initial_weight_ppm: int = PPM
     maintenance_weight_ppm: int = PPM
+    # CLQ-4, CLQ-6: a collateral liquidation gives the liquidator this bonus over
+    # the oracle value of the debt it repays (Aave v3's liquidationBonus - 100 %),
+    # and this share of the bonus goes to the insurance fund (its liquidationProtocolFee).
+    liquidation_bonus_ppm: int = 0
+    liquidation_protocol_fee_ppm: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,13 @@ class LiquidationParams:
     max_insurance_lost_per_block: int = 10**30
     # INS-6: withdrawals and transfers wait this long after negative NC is seen.
     withdrawal_gate_seconds: int = 300
+    # CLQ-3: a collateral liquidation repays at most this share of the account's
+    # debt (Aave v3's close factor), all of it when the health factor is at or
+    # below the threshold or the debt or the collateral is below the dust threshold
+    # (quote base units).
+    close_factor_ppm: int = 500_000
+    close_factor_hf_threshold_ppm: int = 950_000
+    collateral_dust_threshold: int = 0
 
 
 @dataclass(frozen=True)
@@ -204,6 +216,8 @@ def _validate_assets(params: ProtocolParams) -> None:
                 or asset.maintenance_weight_ppm != PPM
             ):
                 raise _fail("the quote asset has no feed and full weight")
+            if asset.liquidation_bonus_ppm != 0 or asset.liquidation_protocol_fee_ppm != 0:
+                raise _fail("the quote asset is never seized: no liquidation bonus or protocol fee (CLQ-4)")
             continue
         if asset.feed not in params.feed_by_id:
             raise _fail(f"asset {asset.asset_id!r} names unknown feed {asset.feed!r}")
@@ -211,6 +225,8 @@ def _validate_assets(params: ProtocolParams) -> None:
         _check_ppm(f"{asset.asset_id}.maintenance_weight_ppm", asset.maintenance_weight_ppm)
         if asset.initial_weight_ppm > asset.maintenance_weight_ppm:
             raise _fail(f"{asset.asset_id}: initial weight exceeds maintenance weight")
+        _check_ppm(f"{asset.asset_id}.liquidation_bonus_ppm", asset.liquidation_bonus_ppm)
+        _check_ppm(f"{asset.asset_id}.liquidation_protocol_fee_ppm", asset.liquidation_protocol_fee_ppm)
 
 
 def _validate_tiers(market: MarketParams) -> None:
@@ -328,6 +344,12 @@ def _validate_liquidation(params: ProtocolParams) -> None:
         raise _fail("liquidation notional limits must not be negative")
     if liq.withdrawal_gate_seconds < 0:
         raise _fail("withdrawal_gate_seconds must not be negative")
+    if not 0 < liq.close_factor_ppm <= PPM:
+        raise _fail("close_factor_ppm must be within 1..PPM (CLQ-3)")
+    if not 0 <= liq.close_factor_hf_threshold_ppm <= PPM:
+        raise _fail("close_factor_hf_threshold_ppm must be within 0..PPM (CLQ-3)")
+    if not 0 <= liq.collateral_dust_threshold <= MAX_AMOUNT:
+        raise _fail("collateral_dust_threshold must be within 0..MAX_AMOUNT (CLQ-3)")
 
 
 @icontract.ensure(lambda result: result.quote_asset in result.asset_by_id)

@@ -13,6 +13,7 @@ from clearspec.actions import (
     Deposit,
     FundInsurance,
     Liquidate,
+    LiquidateCollateral,
     OracleUpdate,
     PremiumSample,
     ReportNegativeCollateral,
@@ -49,6 +50,8 @@ def describe(action: Action) -> str:
             return f"apply funding {market}"
         case Liquidate(market, liquidated, counterparty, size, price, _):
             return f"liquidate {size} of {liquidated} in {market} @ {price} against {counterparty}"
+        case LiquidateCollateral(account, liquidator, asset, repay, seize):
+            return f"liquidate {seize} {asset} of {account} for {repay} from {liquidator}"
         case Deleverage(market, account, counterparties):
             return f"deleverage {account} in {market} against {', '.join(counterparties) or '-'}"
         case CoverBadDebt(account):

@@ -21,6 +21,7 @@ from clearspec.actions import (
     Deposit,
     FundInsurance,
     Liquidate,
+    LiquidateCollateral,
     OracleUpdate,
     PremiumSample,
     ReportNegativeCollateral,
@@ -30,6 +31,7 @@ from clearspec.actions import (
     Withdraw,
 )
 from clearspec.collateral import deposit, transfer, withdraw
+from clearspec.collateral_liquidation import liquidate_collateral
 from clearspec.deleveraging import deleverage
 from clearspec.errors import ClearingError, ErrorCode
 from clearspec.expiry import settle_expiry
@@ -62,6 +64,8 @@ def touched_accounts(action: Action) -> list[str]:
             return touched_by_trades(action)
         case Liquidate():
             return list(dict.fromkeys([action.liquidated, action.counterparty]))
+        case LiquidateCollateral():
+            return list(dict.fromkeys([action.account, action.liquidator]))
         case Deleverage():
             return list(dict.fromkeys([action.account, *action.counterparties]))
         case CoverBadDebt() | ReportNegativeCollateral() | FundInsurance():
@@ -123,6 +127,8 @@ def apply(ledger: Ledger, action: Action) -> Ledger:
             return apply_funding(ledger, action)
         case Liquidate():
             return liquidate(ledger, action)
+        case LiquidateCollateral():
+            return liquidate_collateral(ledger, action)
         case Deleverage():
             return deleverage(ledger, action)
         case CoverBadDebt():

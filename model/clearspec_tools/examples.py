@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from immutables import Map
 
 from clearspec import kernel as k
 from clearspec.actions import (
@@ -41,7 +43,7 @@ from clearspec.params import (
     ProtocolParams,
     make_params,
 )
-from clearspec.state import Ledger, genesis
+from clearspec.state import Account, Ledger, genesis
 
 USD = 10**6  # USDC base units per dollar
 BTC = 10**8  # base units per coin
@@ -98,8 +100,9 @@ def example_params(reporters: int = 5, quorum: int = 3) -> ProtocolParams:
         quote_asset="USDC",
         assets=(
             AssetParams("USDC", None),
-            AssetParams("BTC", "BTC-USD", 800_000, 900_000),
-            AssetParams("ETH", "ETH-USD", 750_000, 850_000),
+            # CLQ-4: Aave v3's usual bonus and protocol fee (5 % and 7.5 %; 10 % of the bonus).
+            AssetParams("BTC", "BTC-USD", 800_000, 900_000, 50_000, 100_000),
+            AssetParams("ETH", "ETH-USD", 750_000, 850_000, 75_000, 100_000),
         ),
         feeds=(FeedParams("BTC-USD", PRICE_DECIMALS), FeedParams("ETH-USD", PRICE_DECIMALS)),
         markets=(
@@ -128,6 +131,23 @@ def example_genesis(params: ProtocolParams | None = None) -> Ledger:
         params or example_params(),
         {"BTC-USD": usd_price(60_000), "ETH-USD": usd_price(3_000)},
     )
+
+
+def with_loan(ledger: Ledger, borrower: str, lender: str, asset: str, amount: int, debt: int) -> Ledger:
+    """``ledger`` with a new account ``borrower`` holding ``amount`` of collateral
+    ``asset`` and a quote debt of ``debt`` owed to ``lender`` (credited ``debt``
+    of quote), as a realised loss to ``lender`` would leave them (COL-2). The
+    collateral counts as deposited, so every invariant holds (the CLQ examples,
+    the simulator's borrowers)."""
+    if borrower in ledger.accounts or borrower == lender:
+        raise ValueError(f"{borrower!r} must be a new account, not the lender")
+    quote = ledger.params.quote_asset
+    lent = ledger.account(lender)
+    lender_account = replace(lent, balances=lent.balances.set(quote, lent.balance(quote) + debt))
+    borrower_account = Account(Map({quote: -debt, asset: amount}), Map())
+    accounts = ledger.accounts.set(borrower, borrower_account).set(lender, lender_account)
+    deposits = ledger.net_deposits.set(asset, ledger.net_deposits[asset] + amount)
+    return replace(ledger, accounts=accounts, net_deposits=deposits)
 
 
 def signed_update(

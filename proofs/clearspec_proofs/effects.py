@@ -47,6 +47,7 @@ from clearspec.actions import (
     Deposit,
     FundInsurance,
     Liquidate,
+    LiquidateCollateral,
     OracleUpdate,
     PremiumSample,
     ReportNegativeCollateral,
@@ -580,6 +581,27 @@ def _earlier_block(at: int, now: int) -> bool:
     return at != now
 
 
+def _liquidate_collateral(ledger: Ledger, a: LiquidateCollateral) -> Iterator[Effect]:
+    """CLQ-7, as spec/collateral-liquidation.md lists the effect; the fee is CLQ-6's
+    ``ceil(max(seize * P - repay * S, 0) * fee_ppm / (S * PPM))``."""
+    quote = ledger.params.quote_asset
+    asset = ledger.params.asset_by_id[a.asset]
+    assert asset.feed is not None
+    price, scale = ledger.price(asset.feed), ledger.params.feed_by_id[asset.feed].scale
+    bonus = k.max_(a.seize * price - a.repay * scale, 0)
+    fee = k.div_ceil(bonus * asset.liquidation_protocol_fee_ppm, scale * PPM)
+    nc = _nc(ledger, a.account)
+    yield _settle(a.liquidator, "CLQ-7")
+    yield Effect("CLQ-7: the account's debt falls by repay", lambda s: _credit(s, a.account, quote, a.repay))
+    yield Effect("CLQ-7: the account gives up seize", lambda s: _credit(s, a.account, a.asset, -a.seize))
+    yield Effect(
+        "CLQ-7: the liquidator pays repay + fee", lambda s: _credit(s, a.liquidator, quote, -a.repay - fee)
+    )
+    yield Effect("CLQ-7: the liquidator receives seize", lambda s: _credit(s, a.liquidator, a.asset, a.seize))
+    yield Effect("CLQ-6: the fund receives the fee", lambda s: _add(s, "insurance_fund", quote, fee))
+    yield Effect("INS-6: a negative NC before the liquidation gates withdrawals", lambda s: _gate(s, nc))
+
+
 def _deleverage(ledger: Ledger, a: Deleverage) -> Iterator[Effect]:
     yield _settle(a.account, "ADL-3")
 
@@ -598,6 +620,7 @@ TABLE: dict[type[Action], Statement] = {
     OracleUpdate: _oracle_update,
     SettleExpiry: _settle_expiry,
     Liquidate: _liquidate,
+    LiquidateCollateral: _liquidate_collateral,
     Deleverage: _deleverage,
 }
 

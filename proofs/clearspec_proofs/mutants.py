@@ -1027,8 +1027,48 @@ EFFECT = (
     ),
 )
 
+COLLATERAL_LIQUIDATION = (
+    _m(
+        "Q01-ratio-rule-dropped",
+        "collateral_liquidation.py",
+        "k.or_(held - action.seize == 0, ratio_kept(risk, account_risk(ledger, seized))),",
+        "k.or_(held - action.seize >= 0, ratio_kept(risk, account_risk(ledger, seized))),",
+        "precondition",
+        ("liquidate-collateral",),
+        "a partial collateral liquidation may lower the account's NC/MMR ratio (CLQ-5)",
+    ),
+    _m(
+        "Q02-bonus-rounds-up",
+        "collateral_liquidation.py",
+        "return k.mul_div_floor(repay * (PPM + bonus_ppm), scale, price * PPM)",
+        "return k.mul_div_ceil(repay * (PPM + bonus_ppm), scale, price * PPM)",
+        "rounding",
+        ("liquidate-collateral",),
+        "the collateral a repayment buys rounds up, in the liquidator's favour (CLQ-4)",
+    ),
+    _m(
+        "Q03-protocol-fee-rounds-down",
+        "collateral_liquidation.py",
+        "return k.mul_div_ceil(bonus, fee_ppm, scale * PPM)",
+        "return k.mul_div_floor(bonus, fee_ppm, scale * PPM)",
+        "rounding",
+        ("liquidate-collateral",),
+        "the fund's share of the bonus rounds down, against the fund (CLQ-6)",
+    ),
+    _m(
+        "Q04-close-factor-ignores-threshold",
+        "collateral_liquidation.py",
+        "deep = weighted * PPM <= liq.close_factor_hf_threshold_ppm * debt",
+        "deep = weighted * PPM < liq.close_factor_hf_threshold_ppm * debt",
+        "threshold",
+        ("liquidate-collateral",),
+        "a health factor exactly at the threshold keeps the 50 % close factor (CLQ-3)",
+    ),
+)
+
 MUTANTS: tuple[Mutant, ...] = (
     (KERNEL + MARGIN + COLLATERAL + TRADING + ORACLE + FUNDING + POSITIONS + LIQUIDATION + DELEVERAGING)
+    + COLLATERAL_LIQUIDATION
     + INSURANCE
     + EXPIRY
     + TRANSITION

@@ -43,6 +43,7 @@ from clearspec.actions import (
     Fill,
     FundInsurance,
     Liquidate,
+    LiquidateCollateral,
     OracleUpdate,
     PremiumSample,
     PriceReport,
@@ -56,7 +57,7 @@ from clearspec.errors import ErrorCode
 from clearspec.margin import Risk, account_risk, mark_price, notional, tiered_requirement
 from clearspec.params import MAX_AMOUNT, PPM, DeficitPolicy, MarketKind
 from clearspec.positions import credit_quote, move_position, position_size, settle_account
-from clearspec.state import Ledger, with_balance
+from clearspec.state import Account, Ledger, with_balance
 
 E = ErrorCode
 
@@ -493,6 +494,104 @@ def _liquidate(c: Context) -> Iterator[Step]:
     yield E.MARGIN_INSUFFICIENT, mrg4, "MRG-4 the counterparty (LIQ-7)"
 
 
+def _liquidate_collateral(c: Context) -> Iterator[Step]:
+    """CLQ-1's checks, restated from spec/collateral-liquidation.md."""
+    a: LiquidateCollateral = c.action
+    ledger, params = c.ledger, c.ledger.params
+    quote = params.quote_asset
+    yield E.UNKNOWN_ACCOUNT, lambda: a.account in ledger.accounts, "the account"
+    yield E.UNKNOWN_ACCOUNT, lambda: a.liquidator in ledger.accounts, "the liquidator"
+    yield E.TRADE_SELF_MATCH, lambda: a.account != a.liquidator, "CLQ-1"
+    yield E.UNKNOWN_ASSET, lambda: a.asset in params.asset_by_id, "CLQ-1"
+    yield from _amount(a.repay)
+    yield from _amount(a.seize)
+
+    def account() -> Account:
+        return ledger.accounts[a.account]
+
+    def risk() -> Risk:
+        return account_risk(ledger, account())
+
+    yield E.HAS_POSITIONS, lambda: k.and_(*[p.size == 0 for p in account().positions.values()]), "CLQ-2"
+    yield E.NOT_LIQUIDATABLE, lambda: k.and_(risk().mmr > 0, risk().nc < risk().mmr), "MRG-6"
+    asset = params.asset_by_id.get(a.asset)
+    feed = None if asset is None else asset.feed
+
+    def held() -> int:
+        return account().balance(a.asset)
+
+    yield E.COLLATERAL_NOT_HELD, lambda: False if feed is None else held() > 0, "CLQ-1"
+    # Read only when the checks above pass (a listed non-quote asset): codes_of
+    # lists the codes of any asset.
+    price = 1 if feed is None else ledger.price(feed)
+    scale = 1 if feed is None else params.feed_by_id[feed].scale
+    bonus_ppm = 0 if asset is None else asset.liquidation_bonus_ppm
+    fee_ppm = 0 if asset is None else asset.liquidation_protocol_fee_ppm
+    yield E.INSUFFICIENT_BALANCE, lambda: a.seize <= held(), "the account's collateral"
+    liq = params.liquidation
+
+    def within_close_factor() -> bool:
+        """CLQ-3: ``W * PPM <= threshold * D``, or the debt or the collateral
+        below the dust threshold, allows the whole debt; else ``floor(D * cf / PPM)``."""
+        debt = -account().balance(quote)
+        weighted = risk().nc - risk().mmr + debt
+        full = k.or_(
+            weighted * PPM <= liq.close_factor_hf_threshold_ppm * debt,
+            debt < liq.collateral_dust_threshold,
+            k.mul_div_floor(held(), price, scale) < liq.collateral_dust_threshold,
+        )
+        return k.ite_bool(full, a.repay <= debt, a.repay * PPM <= debt * liq.close_factor_ppm)
+
+    yield E.CLOSE_FACTOR_EXCEEDED, within_close_factor, "CLQ-3"
+    yield (
+        E.SEIZE_ABOVE_BONUS,
+        # CLQ-4: seize <= floor(repay * (PPM + bonus) * S / (P * PPM)), as a product.
+        lambda: a.seize * price * PPM <= a.repay * (PPM + bonus_ppm) * scale,
+        "CLQ-4",
+    )
+
+    def ratio() -> bool:
+        after = account_risk(
+            ledger,
+            with_balance(
+                with_balance(account(), quote, account().balance(quote) + a.repay), a.asset, held() - a.seize
+            ),
+        )
+        before = risk()
+        return k.or_(
+            held() == a.seize,
+            k.and_(after.mmr <= before.mmr, after.nc * before.mmr >= before.nc * after.mmr),
+        )
+
+    yield E.LIQUIDATION_LOWERS_RATIO, ratio, "CLQ-5"
+
+    def fee() -> int:
+        bonus = k.max_(a.seize * price - a.repay * scale, 0)
+        return k.div_ceil(bonus * fee_ppm, scale * PPM)
+
+    def liquidator_after() -> Ledger:
+        settled = settle_account(ledger, a.liquidator)
+        taker = settled.accounts[a.liquidator]
+        paid = with_balance(taker, quote, taker.balance(quote) - a.repay - fee())
+        return replace(
+            settled,
+            accounts=settled.accounts.set(
+                a.liquidator, with_balance(paid, a.asset, paid.balance(a.asset) + a.seize)
+            ),
+        )
+
+    yield (
+        E.INSUFFICIENT_BALANCE,
+        lambda: settle_account(ledger, a.liquidator).accounts[a.liquidator].balance(quote) >= a.repay + fee(),
+        "the liquidator's quote after FND-3",
+    )
+    yield (
+        E.MARGIN_INSUFFICIENT,
+        lambda: initial_met(account_risk(liquidator_after(), liquidator_after().accounts[a.liquidator])),
+        "MRG-5 the liquidator",
+    )
+
+
 def _position_rules_lazy(c: Context, name: str, market_id: str) -> Iterator[Step]:
     """TRD-6 and TRD-8 on the result ledger, read only when evaluated."""
     market = c.ledger.params.market_by_id[market_id]
@@ -707,6 +806,7 @@ TABLE: dict[type[Action], Builder] = {
     PremiumSample: _premium_sample,
     ApplyFunding: _apply_funding,
     Liquidate: _liquidate,
+    LiquidateCollateral: _liquidate_collateral,
     Deleverage: _deleverage,
     FundInsurance: _fund_insurance,
     ReportNegativeCollateral: _report_negative,

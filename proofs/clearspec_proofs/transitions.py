@@ -29,6 +29,7 @@ from clearspec.actions import (
     Fill,
     FundInsurance,
     Liquidate,
+    LiquidateCollateral,
     OracleUpdate,
     PremiumSample,
     PriceReport,
@@ -40,7 +41,7 @@ from clearspec.actions import (
     Withdraw,
 )
 from clearspec.errors import ErrorCode
-from clearspec.params import ProtocolParams
+from clearspec.params import MAX_AMOUNT, ProtocolParams
 from clearspec_proofs.roles import Role, resolve
 from clearspec_proofs.symbolic import Shape, World
 
@@ -210,6 +211,16 @@ def _first_in_block_fits(params: ProtocolParams) -> str | None:
     return None
 
 
+def _seize_from(world: World, account: str, amounts_valid: bool = False) -> LiquidateCollateral:
+    """CLQ-1: a1 liquidates ``account``'s collateral, the repayment and the seized
+    amount symbolic; with ``amounts_valid``, both within ``1..MAX_AMOUNT`` (so a
+    case about a later check is not answered by the amount checks)."""
+    repay, seize = world.var("repay"), world.var("seize")
+    if amounts_valid:
+        world.assume(repay >= 1, repay <= MAX_AMOUNT, seize >= 1, seize <= MAX_AMOUNT)
+    return LiquidateCollateral(account, "a1", world.role(COLLATERAL), repay, seize)
+
+
 def _ranking_fits(params: ProtocolParams) -> str | None:
     """Why ``RANKED``'s fixed sizes do not fit the deleverage market's position
     limit, or None when they do (the ranking cases need them)."""
@@ -278,6 +289,23 @@ CASES: tuple[TransitionCase, ...] = (
         PERPS,
         lambda w: Deleverage(w.role(DELEVERAGE), "a0", ("a1",)),
         needs=(DELEVERAGE,),
+    ),
+    # CLQ-*: a2 holds collateral only (no position), a1 liquidates it.
+    TransitionCase(
+        "liquidate-collateral",
+        "CLQ-1..CLQ-7",
+        FLAT,
+        lambda w: _seize_from(w, "a2"),
+        needs=(COLLATERAL,),
+    ),
+    # CLQ-2: positions are liquidated first.
+    TransitionCase(
+        "liquidate-collateral-positions",
+        "CLQ-2",
+        PERPS,
+        lambda w: _seize_from(w, "a0", amounts_valid=True),
+        rejects=ErrorCode.HAS_POSITIONS,
+        needs=(COLLATERAL, PERPETUAL),
     ),
     TransitionCase("fund-insurance", "INS-1", PERPS, lambda w: FundInsurance("a0", w.var("amount"))),
     TransitionCase("report-negative", "INS-6", PERPS, lambda w: ReportNegativeCollateral("a0")),

@@ -38,6 +38,7 @@ def _config(args: argparse.Namespace) -> Any:
         use_index=not getattr(args, "no_index", False),
         max_bar_move=0 if args.allow_jumps else args.max_bar_move or DEFAULT_MAX_MOVE,
         tolerate_refusals=args.tolerate_refusals,
+        collateral_liquidation=not getattr(args, "no_collateral_liquidation", False),
     )
     for name in ("quote_decimals", "base_decimals"):
         value = getattr(args, name)
@@ -99,6 +100,7 @@ def _guarded(run: Any, args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from clearspec_tools.inputs import output_folder
     from clearspec_tools.simulate.engine import SimulationError
+    from clearspec_tools.simulate.population import PopulationConfig
     from clearspec_tools.simulate.progress import ProgressBar, message
     from clearspec_tools.simulate.report import table
     from clearspec_tools.simulate.runner import (
@@ -111,20 +113,32 @@ def _simulate(args: argparse.Namespace) -> int:
 
     if args.compare and args.params:
         raise SimulationError("--compare A B replaces --params")
+    if args.compare and args.compare_collateral_liquidation:
+        raise SimulationError("--compare and --compare-collateral-liquidation: one comparison at a time")
     files = args.compare or [args.params]
     param_sets = [_params(f) for f in files]
     labels = [_label(f) for f in files]
     if len(set(labels)) != len(labels):
         labels = [f"{i + 1}-{label}" for i, label in enumerate(labels)]
     config = _config(args)
+    configs = [config] * len(param_sets)
+    if args.compare_collateral_liquidation:
+        param_sets = param_sets * 2
+        labels = ["with-collateral-liquidation", "without-collateral-liquidation"]
+        configs = [
+            replace(config, collateral_liquidation=True),
+            replace(config, collateral_liquidation=False),
+        ]
+    comparing = bool(args.compare or args.compare_collateral_liquidation)
     out = output_folder(args.out, "--out")  # checked before the replay, not after it
     inputs = resolve_inputs(args.paths, args.example, param_sets[0], args.start, args.bars)
     paths = load_paths(inputs, param_sets[0], config)
-    population = make_population(param_sets, paths, args.accounts, args.seed, config)
+    people = PopulationConfig(borrowers=args.borrowers)
+    population = make_population(param_sets, paths, args.accounts, args.seed, config, people)
     results = []
     reports = []
-    for params, label in zip(param_sets, labels, strict=True):
-        name = f"{inputs.label} {label}" if args.compare else inputs.label
+    for params, label, run_config in zip(param_sets, labels, configs, strict=True):
+        name = f"{inputs.label} {label}" if comparing else inputs.label
         progress = None if args.quiet else ProgressBar(f"simulate {name}")
         if not args.quiet:
             message(
@@ -132,13 +146,13 @@ def _simulate(args: argparse.Namespace) -> int:
                 f"{args.accounts} accounts (seed {args.seed})"
             )
         result = simulate(
-            params, paths, population, config, label=label if args.compare else name, progress=progress
+            params, paths, population, run_config, label=label if comparing else name, progress=progress
         )
-        folder = out / label if args.compare else out
+        folder = out / label if comparing else out
         data = write_outputs(result, folder, plots=not args.no_plots)
         results.append(result)
         reports.append(data)
-    if args.compare:
+    if comparing:
         compared = {
             "runs": [{"label": r["label"], "summary": r["summary"], "passed": r["passed"]} for r in reports]
         }
@@ -309,6 +323,25 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         metavar=("A", "B"),
         help="two parameter files ('example' for the built-in set), "
         "replayed on the same path and population, side by side",
+    )
+    simulate.add_argument(
+        "--borrowers",
+        type=int_range(0, MAX_ACCOUNTS),
+        default=0,
+        metavar="N",
+        help="accounts added to the population that hold a coin and borrow quote against it, no position "
+        "(default 0)",
+    )
+    simulate.add_argument(
+        "--no-collateral-liquidation",
+        action="store_true",
+        help="leave borrowers below maintenance alone (no LiquidateCollateral, CLQ-1)",
+    )
+    simulate.add_argument(
+        "--compare-collateral-liquidation",
+        action="store_true",
+        help="replay twice on the same path and population, with and without collateral liquidation "
+        "(CLQ-1), side by side",
     )
     simulate.add_argument(
         "--no-index",

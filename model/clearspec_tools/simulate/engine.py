@@ -4,7 +4,8 @@ Every change to the ledger is an action of :mod:`clearspec.actions` passed to
 :func:`clearspec.transition.step`, so the simulation is the model: deposits and
 opening trades (COL-3, TRD-*), signed oracle rounds (ORA-*), premium samples
 and funding (FND-*), liquidations (LIQ-*), deleveraging (ADL-*) and the
-insurance fund (INS-*). What the simulation adds is only what the protocol
+insurance fund (INS-*), collateral liquidations of accounts that borrowed
+quote against a coin (CLQ-*). What the simulation adds is only what the protocol
 leaves to its operators: when to send which action (a liquidation engine and a
 backstop liquidator, the counterparty of last resort), and bookkeeping for the
 report. See guides/simulate.md for the choices made and why.
@@ -39,11 +40,13 @@ from clearspec.actions import (
     Fill,
     FundInsurance,
     Liquidate,
+    LiquidateCollateral,
     OracleUpdate,
     PremiumSample,
     SettleTrades,
     Side,
 )
+from clearspec.collateral_liquidation import max_repay, max_seize
 from clearspec.deleveraging import adl_score
 from clearspec.errors import ErrorCode
 from clearspec.liquidation import bankruptcy_quote, fillable_price_allows, insurance_fund_delta
@@ -75,7 +78,13 @@ TOTALS = (
     "stuck",
     "setup_refused",
     "setup_actions",
+    "collateral_liquidations",
+    "collateral_repaid",
+    "collateral_liquidation_fees",
+    "collateral_stuck",
+    "loans",
 )
+LENDER = "lender"
 BACKSTOP = "backstop-{:02d}"
 # Actions that make up the replay itself; a refusal of one means the replay did
 # not happen as described (liquidations and deleveraging may be refused by design).
@@ -115,6 +124,7 @@ class SimConfig:
     deleverage_extra: int = 4  # counterparties listed beyond those that cover the size (ADL-3 skips)
     max_bar_move: int = 10  # a bar may move at most this factor (0: unbounded; paths.DEFAULT_MAX_MOVE)
     tolerate_refusals: bool = False  # True: refused set-up or path actions degrade the run, not fail it
+    collateral_liquidation: bool = True  # False: borrowers below maintenance are left alone (no CLQ-1)
 
 
 @dataclass(frozen=True)
@@ -354,6 +364,8 @@ class Simulation:
         self.dirty: set[str] = set()
         self.pending: set[str] = set()
         self.debtors: set[str] = set()
+        self.borrowers: set[str] = set()  # no position, a quote debt and a coin: re-examined on every price
+        self.collateral_queue: set[str] = set()
         self.holders: dict[str, dict[str, int]] = {m.market_id: {} for m in params.markets}
         self.version: Counter[str] = Counter()
         self.price_epoch = 0
@@ -419,6 +431,7 @@ class Simulation:
                     book[name] = position.size
         if after.prices is not before.prices:
             self.price_epoch += 1
+            self.dirty.update(self.borrowers)
             for feed, price in after.prices.items():
                 if price.price != before.prices[feed].price:
                     self._moved(("price", feed), price.price)
@@ -445,8 +458,17 @@ class Simulation:
         if health is None:
             self.index.forget(name)
             account = self.ledger.accounts[name]
-            if account_risk(self.ledger, account).nc < 0:
+            risk = account_risk(self.ledger, account)
+            if risk.nc < 0:
                 self.debtors.add(name)
+            quote = self.params.quote_asset
+            coins = any(b > 0 for a, b in account.balances.items() if a != quote)
+            if coins and account.balance(quote) < 0:
+                self.borrowers.add(name)
+            else:
+                self.borrowers.discard(name)
+            if self.config.collateral_liquidation and risk.mmr > 0 and risk.nc < risk.mmr:
+                self.collateral_queue.add(name)
             return
         if health.liquidatable:
             self.index.forget(name)
@@ -459,16 +481,21 @@ class Simulation:
 
     def _drain(self) -> None:
         """Examine what moved and liquidate what is liquidatable, until nothing is left."""
-        while self.dirty or self.queue:
+        while self.dirty or self.queue or self.collateral_queue:
             if self.dirty:
                 names = sorted(self.dirty)
                 self.dirty.clear()
                 for name in names:
                     self._examine(name)
                 continue
-            name = min(self.queue)
-            self.queue.discard(name)
-            self._handle(name)
+            if self.queue:
+                name = min(self.queue)
+                self.queue.discard(name)
+                self._handle(name)
+                continue
+            name = min(self.collateral_queue)
+            self.collateral_queue.discard(name)
+            self._seize_collateral(name)
         if self.debtors and self.ledger.insurance_fund[self.params.quote_asset] > 0:
             self._cover_debts()
 
@@ -492,6 +519,49 @@ class Simulation:
                 self.pending.add(name)
                 self.totals["stuck"] += 1
                 break
+        self.dirty.add(name)
+
+    def _seize_collateral(self, name: str) -> None:
+        """CLQ-1..CLQ-7, the policy: a backstop repays as much of the debt as the
+        close factor allows for the account's most valuable coin at the full bonus,
+        the coin taken whole when that repayment buys all of it; until the account
+        is above maintenance (MRG-6) or has no coin left."""
+        quote = self.params.quote_asset
+        backstop = self.backstops[0] if self.backstops else self._new_backstop()
+        for _ in range(16):
+            account = self.ledger.accounts[name]
+            risk = account_risk(self.ledger, account)
+            if account.positions or not (risk.mmr > 0 and risk.nc < risk.mmr):
+                break
+            coins = []
+            for asset, balance in account.balances.items():
+                feed = self.params.asset_by_id[asset].feed
+                if asset != quote and balance > 0 and feed is not None:
+                    scale = self.params.feed_by_id[feed].scale
+                    coins.append((notional(balance, self.ledger.price(feed), scale), asset, balance, feed))
+            if not coins:
+                break
+            value, asset, balance, feed = max(coins)
+            price, scale = self.ledger.price(feed), self.params.feed_by_id[feed].scale
+            bonus = self.params.asset_by_id[asset].liquidation_bonus_ppm
+            limit = max_repay(self.ledger, risk, -account.balance(quote), value)
+            # The repayment that buys the whole balance at the full bonus (CLQ-4).
+            whole = -(-balance * price * PPM // ((PPM + bonus) * scale))
+            repay = max(min(limit, whole), 1)
+            seize = min(max_seize(repay, price, scale, bonus), balance)
+            fund = self.ledger.insurance_fund[quote]
+            action = LiquidateCollateral(name, backstop, asset, repay, max(seize, 1))
+            if self._apply(action, "liquidate_collateral") is not None:
+                self.totals["collateral_stuck"] += 1
+                break
+            fee = self.ledger.insurance_fund[quote] - fund
+            self.totals["collateral_liquidations"] += 1
+            self.totals["collateral_repaid"] += repay
+            self.totals["collateral_liquidation_fees"] += fee
+            self.liquidated.add(name)
+            self.events.append(
+                Event(self.ledger.now, "collateral_liquidation", name, asset, -seize, 0, price, repay, fee)
+            )
         self.dirty.add(name)
 
     def _backstop(self, market: MarketParams, delta: int, avoid: set[str]) -> str:
@@ -812,6 +882,7 @@ class Simulation:
         for spec in self.population.accounts:
             for asset, amount in spec.deposits:
                 self._apply(Deposit(spec.name, asset, amount), "setup")
+        self._lend()
         fund = self.config.insurance_fund
         if fund is None:
             fund = 20 * 10**self.config.quote_decimals * len(self.population.accounts)
@@ -843,6 +914,40 @@ class Simulation:
         for name in sorted(self.ledger.accounts):
             self._examine(name)
         self._drain()
+
+    def _lend(self) -> None:
+        """The borrowers' debts (COL-2): a quote debt arises only from a realised
+        loss, so each borrower buys at the top of a market's price band from the
+        lender (an account standing for the protocol's lenders) and sells back at
+        the bottom, in one batch (TRD-1), for a loss of at least its debt."""
+        borrowers = [spec for spec in self.population.accounts if spec.debt > 0]
+        if not borrowers or not self.markets:
+            return
+        quote = self.params.quote_asset
+        self._apply(Deposit(LENDER, quote, 1), "setup")
+        for spec in borrowers:
+            coin_feed = self.params.asset_by_id[spec.deposits[0][0]].feed
+            market_id = next((m for m in self.markets if self.params.market_by_id[m].feed == coin_feed), None)
+            market = self.params.market_by_id[market_id or self.markets[0]]
+            price = self.ledger.price(market.feed)
+            scale = self.params.feed_by_id[market.feed].scale
+            tick, band = market.tick_size, price * market.price_band_ppm // PPM
+            high = tick_floor(price + band, tick)
+            low = -(-(price - band) // tick) * tick
+            if high <= low:
+                self.totals["setup_refused"] += 1
+                continue
+            # size * (high - low) / scale >= debt, in whole steps.
+            size = -(-spec.debt * scale // (high - low))
+            size = -(-size // market.step_size) * market.step_size
+            fills = (
+                Fill(market.market_id, LENDER, spec.name, Side.BUY, size, high, 0, 0),
+                Fill(market.market_id, LENDER, spec.name, Side.SELL, size, low, 0, 0),
+            )
+            if self._apply(SettleTrades(fills), "setup") is None:
+                self.totals["loans"] += 1
+            else:
+                self.totals["setup_refused"] += 1
 
     def _backstop_planned(self, market: MarketParams, delta: int, planned: Counter[str]) -> str:
         for name in self.backstops:

@@ -14,7 +14,14 @@ Each account is drawn independently from the distributions of
   20-80 % between two;
 * leverage (total position notional over collateral value): log-uniform in
   ``[leverage_min, leverage_max]``;
-* direction per market: long with probability ``long_share``.
+* direction per market: long with probability ``long_share``;
+* ``borrowers`` more accounts (``borrow-NNNNN``, drawn after the others from a
+  generator of their own, so the accounts above are the same with or without
+  them) hold only a coin, collateral log-normal as above, and borrow quote
+  against it: a debt of a uniform ``borrower_ltv_min``..``borrower_ltv_max`` of
+  the coin's initial-weighted value (the most the coin lends, MRG-3), under
+  the strictest parameter set replayed. They hold no position: only a
+  collateral liquidation (CLQ-1) can close them.
 
 Sizes are rounded down to the step. An account the parameter set would refuse
 at initial margin (MRG-3, with the tiered fractions of MRG-2) is scaled down by
@@ -50,6 +57,9 @@ class PopulationConfig:
     leverage_min: float = 1.5
     leverage_max: float = 20.0
     long_share: float = 0.6
+    borrowers: int = 0
+    borrower_ltv_min: float = 0.5
+    borrower_ltv_max: float = 0.95
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +71,7 @@ class AccountSpec:
     deposits: tuple[tuple[str, int], ...]
     positions: tuple[tuple[str, int], ...]
     leverage: float
+    debt: int = 0  # quote base units borrowed against the deposits (COL-2)
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,7 @@ class Population:
                 sum(a.leverage for a in with_positions) / max(len(with_positions), 1), 3
             ),
             "scaled_down_to_initial_margin": self.scaled_down,
+            "borrowers": sum(1 for a in self.accounts if a.debt),
         }
 
 
@@ -196,4 +208,30 @@ def generate(
         else:
             spec = AccountSpec(spec.name, spec.deposits, (), leverage)
         specs.append(spec)
+    specs += _borrowers(ledgers, coins, seed, config, unit)
     return Population(seed, config, tuple(specs), scaled_down, tuple(markets))
+
+
+def _borrowers(
+    ledgers: Sequence[Ledger], coins: Sequence[str], seed: int, config: PopulationConfig, unit: int
+) -> list[AccountSpec]:
+    """The borrowers of the module docstring: a coin and a quote debt, no position."""
+    if not coins or config.borrowers <= 0:
+        return []
+    rng = random.Random(seed * 1_000_003 + 17)
+    ledger = ledgers[0]
+    params = ledger.params
+    specs = []
+    for i in range(config.borrowers):
+        collateral = math.exp(rng.gauss(math.log(config.median_collateral), config.collateral_sigma))
+        collateral = min(max(collateral, config.min_collateral), config.max_collateral)
+        coin = rng.choice(list(coins))
+        feed = params.asset_by_id[coin].feed
+        assert feed is not None
+        scale = params.feed_by_id[feed].scale
+        amount = max(int(collateral * unit * scale / ledger.price(feed)), 1)
+        weight = min(other.params.asset_by_id[coin].initial_weight_ppm for other in ledgers)
+        lendable = amount * ledger.price(feed) * weight // (scale * 1_000_000)
+        debt = int(lendable * rng.uniform(config.borrower_ltv_min, config.borrower_ltv_max))
+        specs.append(AccountSpec(f"borrow-{i:05d}", ((coin, amount),), (), 0.0, debt))
+    return specs

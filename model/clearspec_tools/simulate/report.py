@@ -84,6 +84,14 @@ def summary(result: SimResult) -> dict[str, Any]:
             "accounts": len(deleveraged),
             "volume": amount(t.get("deleveraged_notional", 0)),
         },
+        "collateral_liquidations": {
+            "events": t.get("collateral_liquidations", 0),
+            "accounts": len({e.account for e in result.events if e.kind == "collateral_liquidation"}),
+            "repaid": amount(t.get("collateral_repaid", 0)),
+            "fees_to_fund": amount(t.get("collateral_liquidation_fees", 0)),
+            "stuck": t.get("collateral_stuck", 0),
+            "borrowers": t.get("loans", 0),
+        },
         "accounts_bankrupt": len(result.bankrupt_accounts),
         "accounts_wiped_out": wiped,
         "open_interest": {
@@ -287,6 +295,9 @@ SUMMARY_ROWS: list[tuple[str, str]] = [
     ("bad_debt.uncovered", "  uncovered"),
     ("deleveraging.events", "deleveraging events"),
     ("deleveraging.volume", "volume deleveraged"),
+    ("collateral_liquidations.events", "collateral liquidations"),
+    ("collateral_liquidations.repaid", "  debt repaid by them"),
+    ("collateral_liquidations.fees_to_fund", "  fees to the fund"),
     ("accounts_bankrupt", "accounts bankrupt"),
     ("accounts_wiped_out", "accounts wiped out (>= 99% lost)"),
 ]
@@ -303,6 +314,8 @@ MONEY_KEYS = {
     "bad_debt.passed_to_deleveraging_counterparties",
     "bad_debt.uncovered",
     "deleveraging.volume",
+    "collateral_liquidations.repaid",
+    "collateral_liquidations.fees_to_fund",
 }
 
 

@@ -30,6 +30,7 @@ from clearspec.params import MAX_AMOUNT, PPM
 from clearspec.state import Ledger
 from clearspec.transition import apply
 from clearspec_tools.examples import BTC, USD, example_genesis, signed_update, usd_price
+from clearspec_tools.vectors.boundaries_collateral import collateral_liquidation_drafts
 from clearspec_tools.vectors.generate import Draft, draft_from
 
 
@@ -414,6 +415,7 @@ def boundary_drafts() -> Iterator[Draft]:
     yield from oracle_drafts()
     yield from rounding_drafts()
     yield from theorem_drafts()
+    yield from collateral_liquidation_drafts()
     from clearspec_tools.vectors.open_interest import open_interest_drafts  # it imports this package
 
     yield from open_interest_drafts()

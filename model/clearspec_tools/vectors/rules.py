@@ -49,6 +49,7 @@ ACTION_RULES: dict[str, tuple[str, ...]] = {
     "premium_sample": ("FND-1",),
     "apply_funding": ("ARI-1", "FND-2", "FND-4", "FND-5"),
     "liquidate": ("LIQ-1", "LIQ-2", "LIQ-3", "LIQ-4", "LIQ-5", "LIQ-6", "LIQ-7", "MRG-6", "INS-2", "INS-3"),
+    "liquidate_collateral": ("CLQ-1", "CLQ-2", "CLQ-3", "CLQ-4", "CLQ-5", "CLQ-6", "CLQ-7", "CLQ-8", "MRG-6"),
     "deleverage": ("ADL-1", "ADL-2", "ADL-3", "ADL-4", "ADL-5"),
     "cover_bad_debt": ("INS-4",),
     "report_negative_collateral": ("INS-6",),
@@ -58,7 +59,7 @@ ACTION_RULES: dict[str, tuple[str, ...]] = {
 
 # The rules that state each rejection (spec: errors.md, "Error codes").
 ERROR_RULES: dict[str, tuple[str, ...]] = {
-    "UNKNOWN_ASSET": ("COL-1",),
+    "UNKNOWN_ASSET": ("COL-1", "CLQ-1"),
     "UNKNOWN_MARKET": ("TRD-2", "FND-1", "FND-2", "LIQ-1", "ADL-4", "EXP-1"),
     "UNKNOWN_ACCOUNT": ("COL-4", "COL-5", "TRD-2", "LIQ-1", "ADL-4", "INS-1", "INS-4", "INS-6", "EXP-2"),
     "UNKNOWN_FEED": ("ORA-1",),
@@ -107,7 +108,7 @@ ERROR_RULES: dict[str, tuple[str, ...]] = {
     "LIQUIDATION_PRICE_WORSE_THAN_FILLABLE": ("LIQ-3",),
     "INSURANCE_FUND_INSUFFICIENT": ("INS-3", "LIQ-1", "ADL-6", "INS-4", "EXP-4"),
     "NO_BAD_DEBT": ("INS-4",),
-    "HAS_POSITIONS": ("INS-4",),
+    "HAS_POSITIONS": ("INS-4", "CLQ-2"),
     "WITHDRAWALS_GATED": ("INS-6", "COL-4", "COL-5"),
     "DELEVERAGING_DISABLED": ("ADL-1", "ADL-4"),
     "NOT_BANKRUPT": ("ADL-4", "INS-6"),
@@ -124,6 +125,10 @@ ERROR_RULES: dict[str, tuple[str, ...]] = {
     "NON_CANONICAL_INTEGER": ("VEC-3",),
     "INTEGER_OUT_OF_RANGE": ("VEC-3",),
     "INVALID_STATE": ("VEC-2", "VEC-3"),
+    "COLLATERAL_NOT_HELD": ("CLQ-1",),
+    "CLOSE_FACTOR_EXCEEDED": ("CLQ-3",),
+    "SEIZE_ABOVE_BONUS": ("CLQ-4",),
+    "LIQUIDATION_LOWERS_RATIO": ("CLQ-5",),
 }
 
 # Every accepted step keeps the invariants (INV-*) and is atomic and local (STA-*);

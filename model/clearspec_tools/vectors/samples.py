@@ -15,10 +15,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from clearspec.actions import Action
+from clearspec.actions import Action, AdvanceTime, Deposit, LiquidateCollateral
 from clearspec.state import Ledger
 from clearspec.transition import step
-from clearspec_tools.examples import crash_scenario, example_genesis, example_params, example_scenario
+from clearspec_tools.examples import (
+    BTC,
+    USD,
+    crash_scenario,
+    example_genesis,
+    example_params,
+    example_scenario,
+    signed_update,
+    usd_price,
+    with_loan,
+)
 from clearspec_tools.vectors.case import FORMAT, SUITE_VERSION, answer
 from clearspec_tools.vectors.codec import digest, encode_action, encode_params, encode_state
 
@@ -33,6 +43,7 @@ RULES = {
     "premium_sample": ["FND-1"],
     "apply_funding": ["FND-2"],
     "liquidate": ["LIQ-1"],
+    "liquidate_collateral": ["CLQ-1"],
     "deleverage": ["ADL-1"],
     "cover_bad_debt": ["INS-4"],
     "report_negative_collateral": ["INS-6"],
@@ -108,6 +119,25 @@ def _scenario_cases(name: str, actions: list[Action], genesis: Ledger, params: A
     return cases
 
 
+def _borrowed(genesis: Ledger) -> Ledger:
+    """spec/collateral-liquidation.md's example: Dave holds 1 BTC and owes 54,000 USD."""
+    return with_loan(genesis, "dave", "bob", "BTC", 1 * BTC, 54_000 * USD)
+
+
+def _collateral_scenario() -> list[Action]:
+    """CLQ-1..CLQ-7 on the chapter's example: BTC falls to 59,000 USD; above the
+    close factor (refused), half the debt at the full bonus (accepted), then one
+    more that finds him above maintenance again (refused)."""
+    return [
+        Deposit("carol", "USDC", 100_000 * USD),
+        AdvanceTime(10),
+        signed_update("BTC-USD", [usd_price(59_000)] * 3, 10, 1),
+        LiquidateCollateral("dave", "carol", "BTC", 27_000 * USD + 1, 1_000),
+        LiquidateCollateral("dave", "carol", "BTC", 27_000 * USD, 48_050_847),
+        LiquidateCollateral("dave", "carol", "BTC", 1_000 * USD, BTC // 10),
+    ]
+
+
 def sample_cases() -> list[dict[str, Any]]:
     """The sample suite, sorted by id."""
     params = example_params()
@@ -117,6 +147,7 @@ def sample_cases() -> list[dict[str, Any]]:
     cases = [
         *_scenario_cases("basic", example_scenario(), genesis, wire_params),
         *_scenario_cases("crash", crash_scenario(), genesis, wire_params),
+        *_scenario_cases("collateral", _collateral_scenario(), _borrowed(genesis), wire_params),
     ]
     deposit = encode_action(example_scenario()[0])
     number = {**deposit, "amount": 5}  # a JSON number where an integer string belongs
