@@ -72,7 +72,13 @@ def cover_bad_debt(ledger: Ledger, action: CoverBadDebt) -> Ledger:
     as that account's negative NC)."""
     k.require(action.account in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, action.account)
     account = ledger.accounts[action.account]
-    k.require(len(account.positions) == 0, ErrorCode.HAS_POSITIONS, action.account)
+    # A position entry of size zero is no position, as for liquidate's NO_POSITION:
+    # it carries no quote and no requirement (TRD-4), so it changes no NC.
+    k.require(
+        k.and_(*[position.size == 0 for position in account.positions.values()]),
+        ErrorCode.HAS_POSITIONS,
+        action.account,
+    )
     nc = account_risk(ledger, account).nc
     k.require(nc < 0, ErrorCode.NO_BAD_DEBT, f"{action.account} NC {nc}")
     fund = _fund(ledger)

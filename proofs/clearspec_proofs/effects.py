@@ -56,10 +56,11 @@ from clearspec.actions import (
     Transfer,
     Withdraw,
 )
+from clearspec.deleveraging import choose_ledger
 from clearspec.liquidation import bankruptcy_quote
-from clearspec.margin import account_risk
+from clearspec.margin import account_risk, mark_price, tiered_requirement
 from clearspec.params import PPM
-from clearspec.positions import LOSS_SCALE, settle_account
+from clearspec.positions import LOSS_SCALE, position_size, settle_account
 from clearspec.state import Ledger, LiquidationUsage, OraclePrice, Position, with_balance
 from clearspec_proofs.invariants import Invariant
 
@@ -579,7 +580,64 @@ def _earlier_block(at: int, now: int) -> bool:
 
 
 def _deleverage(ledger: Ledger, a: Deleverage) -> Iterator[Effect]:
-    yield _settle(a.account, "ADL-3")
+    """ADL-3..ADL-5 as spec/deleveraging.md states them: the bankrupt account is
+    settled; each listed counterparty in order takes its part of the position at
+    the bankruptcy quote, or is skipped (nothing of it changes, not even its
+    settlement); the pool is swept; the NC seen before gates withdrawals."""
+    yield _settle(a.account, "ADL-4")
+    settled = settle_account(ledger, a.account)
+    size = position_size(settled.accounts[a.account], a.market) if a.account in settled.accounts else 0
+    side = k.ite(size > 0, 1, -1)
+    for name in a.counterparties:
+        yield Effect(
+            f"ADL-3: {name} takes its part at the bankruptcy quote (TRD-4), or is skipped",
+            partial(_adl_offset, action=a, name=name, side=side),
+        )
+    yield Effect(f"FND-4: {a.market}'s pool is swept if no position is left", partial(_sweep, market=a.market))
+    nc = _nc(settled, a.account)
+    yield Effect("ADL-5: the negative NC gates withdrawals (INS-6)", lambda s: _gate(s, nc))
+
+
+def _positions_requirement(ledger: Ledger, name: str) -> int:
+    """ADL-3: the maintenance requirement of the account's positions alone (MRG-2
+    per position at the mark price, collateral left out)."""
+    total = 0
+    for market_id, position in ledger.accounts[name].positions.items():
+        market = ledger.params.market_by_id[market_id]
+        price = mark_price(ledger, market)
+        total = total + tiered_requirement(market, k.abs_(position.size), price, _scale(ledger, market_id))[1]
+    return total
+
+
+def _adl_offset(ledger: Ledger, action: Deleverage, name: str, side: int) -> Ledger:
+    """ADL-3 for one counterparty: settle it (FND-3); ``taken = min(remaining,
+    |its size|)``, ``δ`` that much against the bankrupt side; the quote is the
+    bankruptcy quote of ``δ`` with the positions' requirement; the bankrupt
+    position moves by ``(δ, q)`` and the counterparty's by ``(-δ, -q)``, no fee.
+    The offset stands if some position remained and the counterparty keeps
+    TRD-6, TRD-8 and MRG-4; otherwise the ledger is left as it was."""
+    from clearspec_proofs.preconditions import update_rule  # MRG-4 as the spec writes it
+
+    remaining = k.abs_(position_size(ledger.accounts[action.account], action.market))
+    if k.definitely(remaining == 0):
+        return ledger  # a concrete position already closed: nothing is offset
+    settled = settle_account(ledger, name)
+    taken = k.min_(remaining, k.abs_(position_size(settled.accounts[name], action.market)))
+    delta = -side * taken
+    requirement = k.ite(taken == 0, 1, _positions_requirement(settled, action.account))
+    nc = _nc(settled, action.account)
+    quote = bankruptcy_quote(settled, action.account, action.market, delta, nc, requirement)
+    moved = _apply_to_position(settled, action.account, action.market, delta, -quote, 0)
+    moved = _apply_to_position(moved, name, action.market, -delta, quote, 0)
+    market = ledger.params.market_by_id[action.market]
+    after = k.abs_(position_size(moved.accounts[name], action.market))
+    minimum = max(market.min_position_size, market.step_size)
+    valid = k.and_(
+        after <= market.max_position,
+        k.or_(after == 0, after >= minimum),
+        update_rule(account_risk(settled, settled.accounts[name]), account_risk(moved, moved.accounts[name])),
+    )
+    return choose_ledger(k.and_(remaining != 0, valid), moved, ledger)
 
 
 TABLE: dict[type[Action], Statement] = {
@@ -602,17 +660,10 @@ TABLE: dict[type[Action], Statement] = {
 
 def _is_free(action: Action, path: Path) -> bool:
     """Fields an action writes whose exact value is not restated here (see the
-    module docstring): a deleveraging's offsets (ADL-3: the bankrupt account and
-    each counterparty whose offset is valid, settled in every market it holds,
-    so every market's pool; the contracts of ``deleverage`` and its
-    precondition table state the offsets), the fund and the gate (ADL-5)."""
-    if isinstance(action, Deleverage):
-        if path[0] == "accounts":
-            return path[1] in (action.account, *action.counterparties)
-        return path[0] in ("markets", "insurance_fund", "gate_until")
+    module docstring). Every action type's effects are restated in full today."""
     return False
 
 
 # How completely each action type's effects are stated: "exact" (every field
 # the action writes), or "partial" (some fields stated elsewhere, see _is_free).
-STATED = {action_type.__name__: "partial" if action_type is Deleverage else "exact" for action_type in TABLE}
+STATED = {action_type.__name__: "exact" for action_type in TABLE}

@@ -62,6 +62,16 @@ SETTLED = Shape(accounts=("a0", "a1", "a2"), markets=(DATED,), settled=(DATED,),
 # their order, two offsets close a0. The sizes are fixed so that two offsets in a
 # row stay linear in the price; the scores stay symbolic (prices, quotes, balances free).
 RANKED = Shape(markets=(DELEVERAGE,), collateral=(), steps=(("a0", 3), ("a1", -1), ("a2", -2)))
+# ADL-3's leftovers: a0 and a3 long one step each, a1 and a2 short one step each
+# (equal sizes, scores free: equal or not). Deleveraging a0 against a1 then a2:
+# a1 closes a0 and a2 is not used, or a1 is skipped and a2 takes it, or both are
+# skipped.
+LEFTOVER = Shape(
+    accounts=("a0", "a1", "a2", "a3"),
+    markets=(DELEVERAGE,),
+    collateral=(),
+    steps=(("a0", 1), ("a1", -1), ("a2", -1), ("a3", 1)),
+)
 # One dated market, the clock symbolic (a trade may come before or after expiry).
 DATED_ONLY = Shape(markets=(DATED,), collateral=(), symbolic_now=True)
 # Accounts holding the dated market and a perpetual.
@@ -219,12 +229,14 @@ CASES: tuple[TransitionCase, ...] = (
     TransitionCase("fund-insurance", "INS-1", PERPS, lambda w: FundInsurance("a0", w.var("amount"))),
     TransitionCase("report-negative", "INS-6", PERPS, lambda w: ReportNegativeCollateral("a0")),
     TransitionCase("cover-bad-debt", "INS-4", FLAT, lambda w: CoverBadDebt("a2")),
+    # INS-4: an account holding position entries, each of symbolic size: refused
+    # with HAS_POSITIONS unless every size is zero, and then covered exactly as
+    # a flat account (a zero-size entry is no position, as for liquidate).
     TransitionCase(
         "cover-bad-debt-positions",
         "INS-4",
         PERPS,
         lambda w: CoverBadDebt("a0"),
-        rejects=ErrorCode.HAS_POSITIONS,
         needs=(PERPETUAL,),
     ),
     TransitionCase(
@@ -269,6 +281,26 @@ CASES: tuple[TransitionCase, ...] = (
         "ADL-1..ADL-5",
         RANKED,
         lambda w: Deleverage(w.role(DELEVERAGE), "a0", ("a2", "a1")),
+        needs=(DELEVERAGE,),
+        fits=_ranking_fits,
+    ),
+    # ADL-2: a list that leaves out a holder of the opposite side (a1, whatever
+    # its rank) is refused in every state: its sizes fall short of the open interest.
+    TransitionCase(
+        "deleverage-skips-holder",
+        "ADL-2",
+        RANKED,
+        lambda w: Deleverage(w.role(DELEVERAGE), "a0", ("a2",)),
+        needs=(DELEVERAGE,),
+        rejects=ErrorCode.ADL_RANKING_VIOLATED,
+        fits=_ranking_fits,
+    ),
+    # ADL-3: a1 then a2, one step each against a0's one: a2 is used only if a1 is skipped.
+    TransitionCase(
+        "deleverage-leftover",
+        "ADL-1..ADL-5",
+        LEFTOVER,
+        lambda w: Deleverage(w.role(DELEVERAGE), "a0", ("a1", "a2")),
         needs=(DELEVERAGE,),
         fits=_ranking_fits,
     ),
