@@ -18,6 +18,11 @@ Two model helpers are used as definitions, since each is a rule of its own with
 its own contracts and lemmas: ``settle_account`` (FND-3: what settling one
 account means; the effect states *which* accounts are settled and when) and
 ``account_risk`` (MRG-1: an account's NC, read by the INS-4/INS-6 effects).
+Three more are definitions of one rule each: ``bankruptcy_quote`` (LIQ-2, with
+its own lemmas), ``tiered_requirement`` (MRG-2) and ``choose_ledger`` (ADL-3's
+"the offset, or the ledger as it was": a field-wise choice between two
+ledgers, with its own contract); ADL-3's order, ``taken``, the side, the
+positions' requirement and the validity of a counterparty are restated here.
 
 Action types whose effects are not all restated yet list the fields they may
 write in ``FREE`` with the rule that states them elsewhere (for example
@@ -598,6 +603,26 @@ def _deleverage(ledger: Ledger, a: Deleverage) -> Iterator[Effect]:
     yield Effect("ADL-5: the negative NC gates withdrawals (INS-6)", lambda s: _gate(s, nc))
 
 
+def _move_by(ledger: Ledger, name: str, market: str, delta: int, quote: int) -> Ledger:
+    """ADL-3 step 4 with TRD-4, as the spec writes it: the position moves by
+    ``(δ, q)``: ``size₁ = size₀ + δ``, ``quote₁ = quote₀ + q``; at size zero the
+    quote is realised into the balance and the position closes; no fee; open
+    interest follows the longs (``max(size, 0)``)."""
+    state = ledger.markets[market]
+    account = ledger.accounts[name]
+    old = account.positions.get(market, Position(0, 0, state.funding_index, state.loss_index))
+    size = old.size + delta
+    moved = old.quote + quote
+    closed = size == 0
+    quote_asset = ledger.params.quote_asset
+    balance = account.balance(quote_asset) + k.ite(closed, moved, 0)
+    position = replace(old, size=size, quote=k.ite(closed, 0, moved))
+    updated = replace(with_balance(account, quote_asset, balance), positions=account.positions.set(market, position))
+    interest = state.open_interest + k.max_(size, 0) - k.max_(old.size, 0)
+    ledger = replace(ledger, accounts=ledger.accounts.set(name, updated))
+    return _market(ledger, market, open_interest=interest)
+
+
 def _positions_requirement(ledger: Ledger, name: str) -> int:
     """ADL-3: the maintenance requirement of the account's positions alone (MRG-2
     per position at the mark price, collateral left out)."""
@@ -627,8 +652,8 @@ def _adl_offset(ledger: Ledger, action: Deleverage, name: str, side: int) -> Led
     requirement = k.ite(taken == 0, 1, _positions_requirement(settled, action.account))
     nc = _nc(settled, action.account)
     quote = bankruptcy_quote(settled, action.account, action.market, delta, nc, requirement)
-    moved = _apply_to_position(settled, action.account, action.market, delta, -quote, 0)
-    moved = _apply_to_position(moved, name, action.market, -delta, quote, 0)
+    moved = _move_by(settled, action.account, action.market, delta, quote)
+    moved = _move_by(moved, name, action.market, -delta, -quote)
     market = ledger.params.market_by_id[action.market]
     after = k.abs_(position_size(moved.accounts[name], action.market))
     minimum = max(market.min_position_size, market.step_size)
