@@ -20,7 +20,6 @@ from clearspec.liquidation import bankruptcy_quote, gate_if_negative, positions_
 from clearspec.margin import account_risk, mark_price, notional, update_allowed
 from clearspec.params import DeficitPolicy
 from clearspec.positions import (
-    check_position_rules,
     move_position,
     position_size,
     settle_account,
@@ -140,8 +139,9 @@ def _heads_the_ranking(ledger: Ledger, action: Deleverage) -> bool:
 
 
 @icontract.ensure(
-    lambda previous, current, result: k.is_symbolic(result)
-    or result == ((-previous[0], previous[1]) <= (-current[0], current[1])),
+    lambda previous, current, result: (
+        k.is_symbolic(result) or result == ((-previous[0], previous[1]) <= (-current[0], current[1]))
+    ),
     "ADL-2: on concrete values, the order of the key (-score, id)",
     enabled=k.SLOW_CONTRACTS,
 )
@@ -230,7 +230,9 @@ def _offset(ledger: Ledger, action: Deleverage, name: str, side: int, remaining:
     after = move_position(after, name, action.market, -delta, -quote)
     valid = k.and_(
         _within_position_rules(after, name, action.market),
-        update_allowed(account_risk(settled, settled.accounts[name]), account_risk(after, after.accounts[name])),
+        update_allowed(
+            account_risk(settled, settled.accounts[name]), account_risk(after, after.accounts[name])
+        ),
     )
     return after, valid
 
@@ -265,7 +267,7 @@ def _choose(cond: bool, then: Any, other: Any) -> Any:
     if isinstance(then, Map) and isinstance(other, Map):
         keys = sorted(set(then.keys()) | set(other.keys()))
         return Map({key: _choose(cond, *_entries(then, other, key)) for key in keys})
-    if is_dataclass(then) and type(then) is type(other):
+    if is_dataclass(then) and not isinstance(then, type) and type(then) is type(other):
         changes = {f.name: _choose(cond, getattr(then, f.name), getattr(other, f.name)) for f in fields(then)}
         return replace(then, **changes)
     if isinstance(then, tuple) and isinstance(other, tuple) and len(then) == len(other):

@@ -598,7 +598,9 @@ def _deleverage(ledger: Ledger, a: Deleverage) -> Iterator[Effect]:
             f"ADL-3: {name} takes its part at the bankruptcy quote (TRD-4), or is skipped",
             partial(_adl_offset, action=a, name=name, side=side),
         )
-    yield Effect(f"FND-4: {a.market}'s pool is swept if no position is left", partial(_sweep, market=a.market))
+    yield Effect(
+        f"FND-4: {a.market}'s pool is swept if no position is left", partial(_sweep, market=a.market)
+    )
     nc = _nc(settled, a.account)
     yield Effect("ADL-5: the negative NC gates withdrawals (INS-6)", lambda s: _gate(s, nc))
 
@@ -617,7 +619,9 @@ def _move_by(ledger: Ledger, name: str, market: str, delta: int, quote: int) -> 
     quote_asset = ledger.params.quote_asset
     balance = account.balance(quote_asset) + k.ite(closed, moved, 0)
     position = replace(old, size=size, quote=k.ite(closed, 0, moved))
-    updated = replace(with_balance(account, quote_asset, balance), positions=account.positions.set(market, position))
+    updated = replace(
+        with_balance(account, quote_asset, balance), positions=account.positions.set(market, position)
+    )
     interest = state.open_interest + k.max_(size, 0) - k.max_(old.size, 0)
     ledger = replace(ledger, accounts=ledger.accounts.set(name, updated))
     return _market(ledger, market, open_interest=interest)
