@@ -18,8 +18,11 @@ Two model helpers are used as definitions, since each is a rule of its own with
 its own contracts and lemmas: ``settle_account`` (FND-3: what settling one
 account means; the effect states *which* accounts are settled and when) and
 ``account_risk`` (MRG-1: an account's NC, read by the INS-4/INS-6 effects).
-Three more are definitions of one rule each: ``bankruptcy_quote`` (LIQ-2, with
-its own lemmas), ``tiered_requirement`` (MRG-2) and ``choose_ledger`` (ADL-3's
+More are definitions of one rule each: ``bankruptcy_quote`` (LIQ-2, with its
+own lemmas), ``tiered_requirement`` (MRG-2), ``update_allowed`` (MRG-4, whose
+restatement in the precondition table checks it on every risk-changing action;
+restating it here too would leave the solver to prove two formulations equal
+inside each later offset's arithmetic) and ``choose_ledger`` (ADL-3's
 "the offset, or the ledger as it was": a field-wise choice between two
 ledgers, with its own contract); ADL-3's order, ``taken``, the side, the
 positions' requirement and the validity of a counterparty are restated here.
@@ -63,7 +66,7 @@ from clearspec.actions import (
 )
 from clearspec.deleveraging import choose_ledger
 from clearspec.liquidation import bankruptcy_quote
-from clearspec.margin import account_risk, mark_price, tiered_requirement
+from clearspec.margin import account_risk, mark_price, tiered_requirement, update_allowed
 from clearspec.params import PPM
 from clearspec.positions import LOSS_SCALE, position_size, settle_account
 from clearspec.state import Ledger, LiquidationUsage, OraclePrice, Position, with_balance
@@ -645,8 +648,6 @@ def _adl_offset(ledger: Ledger, action: Deleverage, name: str, side: int) -> Led
     position moves by ``(δ, q)`` and the counterparty's by ``(-δ, -q)``, no fee.
     The offset stands if some position remained and the counterparty keeps
     TRD-6, TRD-8 and MRG-4; otherwise the ledger is left as it was."""
-    from clearspec_proofs.preconditions import update_rule  # MRG-4 as the spec writes it
-
     remaining = k.abs_(position_size(ledger.accounts[action.account], action.market))
     if k.definitely(remaining == 0):
         return ledger  # a concrete position already closed: nothing is offset
@@ -664,7 +665,7 @@ def _adl_offset(ledger: Ledger, action: Deleverage, name: str, side: int) -> Led
     valid = k.and_(
         after <= market.max_position,
         k.or_(after == 0, after >= minimum),
-        update_rule(account_risk(settled, settled.accounts[name]), account_risk(moved, moved.accounts[name])),
+        update_allowed(account_risk(settled, settled.accounts[name]), account_risk(moved, moved.accounts[name])),
     )
     return choose_ledger(k.and_(remaining != 0, valid), moved, ledger)
 
