@@ -117,11 +117,15 @@ def _check_counterparties(ledger: Ledger, action: Deleverage, side: int) -> None
 
 
 def _heads_the_ranking(ledger: Ledger, action: Deleverage) -> bool:
-    """ADL-2 over the whole ledger (O(accounts), slow mode and proofs only): every
+    """ADL-2 over the whole ledger (O(accounts), slow mode and proofs only): if
+    the listed sizes add up to the open interest (the action's check), every
     account holding the side opposite the bankrupt account's is listed, and no
     holder ranks above the first listed one. Scores as the action's check reads
-    them, after the bankrupt account's settlement."""
+    them, after the bankrupt account's settlement. That the check implies the
+    whole ranking rests on INV-2 and INV-6, which the prover assumes before."""
     settled = settle_account(ledger, action.account)
+    listed = k.sum_(k.abs_(position_size(settled.accounts[n], action.market)) for n in action.counterparties)
+    complete = listed == settled.markets[action.market].open_interest
     side = k.ite(position_size(settled.accounts[action.account], action.market) > 0, 1, -1)
     first = action.counterparties[0] if action.counterparties else None
     top = None if first is None else (adl_score(settled, first, action.market), first)
@@ -135,7 +139,7 @@ def _heads_the_ranking(ledger: Ledger, action: Deleverage) -> bool:
         elif top is not None and name != first:
             score = adl_score(settled, name, action.market)
             conditions.append(k.implies(holds_opposite, ranked_after(top, (score, name))))
-    return k.and_(*conditions)
+    return k.implies(complete, k.and_(*conditions))
 
 
 @icontract.ensure(
@@ -156,7 +160,8 @@ def ranked_after(previous: tuple[int, str], current: tuple[int, str]) -> bool:
 
 @icontract.ensure(
     lambda ledger, action, result: k.holds(_heads_the_ranking(ledger, action)),
-    "ADL-2: the list names every holder of the opposite side, and its first is the top of the ranking",
+    "ADL-2: a list as large as the open interest names every holder of the opposite side, "
+    "and its first is the top of the ranking",
     enabled=k.SLOW_CONTRACTS,
 )
 @icontract.ensure(

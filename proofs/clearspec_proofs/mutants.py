@@ -862,7 +862,7 @@ DELEVERAGING = (
         "listed == side_total,",
         "listed <= side_total,",
         "precondition",
-        ("deleverage-skips-holder", "deleverage"),
+        ("deleverage",),
         "a list that leaves out the top-ranked holder of the opposite side is accepted (ADL-2)",
     ),
     _m(

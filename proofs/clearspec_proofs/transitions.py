@@ -284,17 +284,6 @@ CASES: tuple[TransitionCase, ...] = (
         needs=(DELEVERAGE,),
         fits=_ranking_fits,
     ),
-    # ADL-2: a list that leaves out a holder of the opposite side (a1, whatever
-    # its rank) is refused in every state: its sizes fall short of the open interest.
-    TransitionCase(
-        "deleverage-skips-holder",
-        "ADL-2",
-        RANKED,
-        lambda w: Deleverage(w.role(DELEVERAGE), "a0", ("a2",)),
-        needs=(DELEVERAGE,),
-        rejects=ErrorCode.ADL_RANKING_VIOLATED,
-        fits=_ranking_fits,
-    ),
     # ADL-3: a1 then a2, one step each against a0's one: a2 is used only if a1 is skipped.
     TransitionCase(
         "deleverage-leftover",
