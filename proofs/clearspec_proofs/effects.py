@@ -665,7 +665,9 @@ def _adl_offset(ledger: Ledger, action: Deleverage, name: str, side: int) -> Led
     valid = k.and_(
         after <= market.max_position,
         k.or_(after == 0, after >= minimum),
-        update_allowed(account_risk(settled, settled.accounts[name]), account_risk(moved, moved.accounts[name])),
+        update_allowed(
+            account_risk(settled, settled.accounts[name]), account_risk(moved, moved.accounts[name])
+        ),
     )
     return choose_ledger(k.and_(remaining != 0, valid), moved, ledger)
 

@@ -157,14 +157,21 @@ def _fill(world: World, side: Side, market: str | None = None) -> SettleTrades:
     )
 
 
-def _ranking_fits(params: ProtocolParams) -> str | None:
-    """Why ``RANKED``'s fixed sizes do not fit the deleverage market's position
-    limit, or None when they do (the ranking cases need them)."""
-    market = params.market_by_id[resolve(params).of(DELEVERAGE)]
-    largest = max(abs(steps) for _, steps in RANKED.steps) * market.step_size
-    if largest > market.max_position:
-        return f"{market.market_id}'s max_position is below {largest}, the ranking world's largest size"
-    return None
+def _steps_fit(shape: Shape) -> Callable[[ProtocolParams], str | None]:
+    """Why ``shape``'s fixed sizes do not fit the deleverage market's position
+    limit, or None when they do (the cases with fixed sizes need them)."""
+
+    def fits(params: ProtocolParams) -> str | None:
+        market = params.market_by_id[resolve(params).of(DELEVERAGE)]
+        largest = max(abs(steps) for _, steps in shape.steps) * market.step_size
+        if largest > market.max_position:
+            return f"{market.market_id}'s max_position is below {largest}, a fixed size of the world"
+        return None
+
+    return fits
+
+
+_ranking_fits = _steps_fit(RANKED)
 
 
 CASES: tuple[TransitionCase, ...] = (
@@ -291,7 +298,7 @@ CASES: tuple[TransitionCase, ...] = (
         LEFTOVER,
         lambda w: Deleverage(w.role(DELEVERAGE), "a0", ("a1", "a2")),
         needs=(DELEVERAGE,),
-        fits=_ranking_fits,
+        fits=_steps_fit(LEFTOVER),
     ),
     # COL-3, INV-1: a deposit that opens an account the ledger did not have.
     TransitionCase(
