@@ -15,7 +15,7 @@ from immutables import Map
 
 from clearspec import kernel as k
 from clearspec.actions import Deleverage
-from clearspec.errors import ErrorCode, KernelError
+from clearspec.errors import ErrorCode
 from clearspec.liquidation import bankruptcy_quote, gate_if_negative, positions_mmr
 from clearspec.margin import account_risk, mark_price, notional, update_allowed
 from clearspec.params import DeficitPolicy
@@ -267,6 +267,8 @@ def choose_ledger(cond: bool, then: Ledger, other: Ledger) -> Ledger:
 
 
 def _choose(cond: bool, then: Any, other: Any) -> Any:
+    """``choose_ledger`` field by field: shared parts kept as they are, maps
+    key by key, records field by field, amounts by ``ite``."""
     if then is other:
         return then
     if isinstance(then, Map) and isinstance(other, Map):
@@ -275,29 +277,20 @@ def _choose(cond: bool, then: Any, other: Any) -> Any:
     if is_dataclass(then) and not isinstance(then, type) and type(then) is type(other):
         changes = {f.name: _choose(cond, getattr(then, f.name), getattr(other, f.name)) for f in fields(then)}
         return replace(then, **changes)
-    if isinstance(then, tuple) and isinstance(other, tuple) and len(then) == len(other):
-        return tuple(_choose(cond, a, b) for a, b in zip(then, other, strict=True))
-    if then is None or other is None:
-        raise KernelError(f"cannot choose between {then!r} and {other!r}")
-    if not k.is_symbolic(then) and not k.is_symbolic(other) and then == other:
-        return then
-    return k.ite(cond, then, other)
+    return k.ite(cond, then, other)  # amounts; anything else is refused by z3
 
 
 def _entries(then: Map[str, Any], other: Map[str, Any], key: str) -> tuple[Any, Any]:
     """The two sides' entries under ``key``, a missing one by its stand-in."""
-    if key not in then:
-        return _closed_like(other[key]), other[key]
-    if key not in other:
-        return then[key], _closed_like(then[key])
-    return then[key], other[key]
+    present = then[key] if key in then else other[key]
+    return (
+        then[key] if key in then else _closed_like(present),
+        other[key] if key in other else _closed_like(present),
+    )
 
 
 def _closed_like(present: Any) -> Any:
     """What a missing map entry stands for, shaped like the entry the other side
-    has: a closed position (its snapshots kept), or a zero balance."""
-    if isinstance(present, Position):
-        return Position(0, 0, present.funding_index, present.loss_index)
-    if isinstance(present, int) or k.is_symbolic(present):
-        return 0
-    raise KernelError(f"no stand-in for a missing {type(present).__name__}")
+    has: a closed position (its snapshots kept), else a zero balance. Offsets
+    add and remove no account, so no other kind of entry goes missing."""
+    return Position(0, 0, present.funding_index, present.loss_index) if isinstance(present, Position) else 0
