@@ -44,7 +44,7 @@ NOT_APPLICABLE_IN = {
         "trade-dated",
     },
     "quote-only": {"deposit-collateral", "withdraw-collateral"},
-    "decimals": {"deleverage", "deleverage-two", "deleverage-two-reversed"},
+    "decimals": {"deleverage", "deleverage-two", "deleverage-two-reversed", "deleverage-leftover"},
 }
 EXAMPLE_IDS = ("USDC", "BTC-PERP", "ETH-PERP", "BTC-DEC", "BTC-USD", "ETH-USD", "reporter-")
 
