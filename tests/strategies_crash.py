@@ -443,7 +443,7 @@ class Book:
                 self._deleverage(action)
             case CoverBadDebt(name):
                 need(name in self.balances, ErrorCode.UNKNOWN_ACCOUNT)
-                need(not self.positions[name], ErrorCode.HAS_POSITIONS)
+                need(all(p.size == 0 for p in self.positions.get(name, {}).values()), ErrorCode.HAS_POSITIONS)
                 nc = self.risk(name)[0]
                 need(nc < 0, ErrorCode.NO_BAD_DEBT)
                 need(self.fund[QUOTE] > 0, ErrorCode.INSURANCE_FUND_INSUFFICIENT)
@@ -724,6 +724,9 @@ class Book:
             key = (-self.adl_score(other, action.market), other)
             need(previous is None or previous <= key, ErrorCode.ADL_RANKING_VIOLATED)
             previous = key
+        # ADL-2: the list is the whole opposite side (counted here by scanning the book).
+        opposite = {n for n in self.positions if self.size(n, action.market) * side < 0}
+        need(opposite <= set(action.counterparties), ErrorCode.ADL_RANKING_VIOLATED)
         offset_any = False
         for other in action.counterparties:
             remaining = abs(self.size(name, action.market))

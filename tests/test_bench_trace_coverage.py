@@ -35,9 +35,5 @@ def test_prf4_trace_coverage_script_end_to_end(tmp_path: Path) -> None:
             missing_branches += len(branch["to"])
     assert missing_branches == report["missing_branches"]
     assert report["refused"] == []
-    # Only the cases the spec refuses in every state are rejected outright.
-    assert {entry.split(":")[0].split("/")[1] for entry in report["rejected_outright"]} == {
-        "transfer-self",
-        "cover-bad-debt-positions",
-        "liquidate-collateral-positions",
-    }
+    # Only the case the spec refuses in every state is rejected outright.
+    assert {entry.split(":")[0].split("/")[1] for entry in report["rejected_outright"]} == {"transfer-self"}

@@ -9,7 +9,7 @@ dave (100,000 USD) buys 0.1 from erin (100,000 USD). BTC falls to 55,000:
 
 ADL-2's score is upnl * |notional| / max(NC, 1), rounded down: bob 500 * 5,500 / 1,500
 = 1,833.33 USD (1,833,333,333 units), carol 1,100, erin 27.36: the ranking of the
-shorts is bob, carol, erin.
+shorts is bob, carol, erin, and a Deleverage of alice lists all three (``SHORTS``).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from tests.helpers import fill, move_price, rejects, run, trade
 
 TENTH = BTC // 10
 BIG = 100_000 * USD
+SHORTS = ("bob", "carol", "erin")  # ADL-2: the whole opposite side, in ranking order
 
 
 def _params(**changes: int | DeficitPolicy) -> ProtocolParams:
@@ -104,7 +105,7 @@ def test_adl_running_example_numbers() -> None:
 
 def test_adl1_disabled_in_a_socialise_market() -> None:
     ledger = _ledger(params=_params(deficit_policy=DeficitPolicy.SOCIALISE))
-    rejects(ledger, _adl("bob", "carol"), ErrorCode.DELEVERAGING_DISABLED)
+    rejects(ledger, _adl(*SHORTS), ErrorCode.DELEVERAGING_DISABLED)
 
 
 def test_adl4_identifiers() -> None:
@@ -117,18 +118,18 @@ def test_adl4_only_a_bankrupt_account() -> None:
     # At 56,000 alice's NC is 800 + 11,200 - 12,000 = 0: liquidatable, but not bankrupt.
     at_zero = _ledger(56_000)
     assert _nc(at_zero, "alice") == 0
-    rejects(at_zero, _adl("bob", "carol"), ErrorCode.NOT_BANKRUPT)
+    rejects(at_zero, _adl(*SHORTS), ErrorCode.NOT_BANKRUPT)
     # One dollar lower, NC is -0.20 USD.
     below = _ledger(55_999)
     assert _nc(below, "alice") == -200_000
-    apply(below, _adl("bob", "carol"))
+    apply(below, _adl(*SHORTS))
     rejects(_ledger(), _adl("alice", account="bob"), ErrorCode.NOT_BANKRUPT)
 
 
 def test_adl4_only_when_the_fund_cannot_cover() -> None:
-    rejects(_ledger(fund=200 * USD), _adl("bob", "carol"), ErrorCode.FUND_CAN_COVER)
-    rejects(_ledger(fund=300 * USD), _adl("bob", "carol"), ErrorCode.FUND_CAN_COVER)
-    after = apply(_ledger(fund=200 * USD - 1), _adl("bob", "carol"))
+    rejects(_ledger(fund=200 * USD), _adl(*SHORTS), ErrorCode.FUND_CAN_COVER)
+    rejects(_ledger(fund=300 * USD), _adl(*SHORTS), ErrorCode.FUND_CAN_COVER)
+    after = apply(_ledger(fund=200 * USD - 1), _adl(*SHORTS))
     # Deleveraging leaves the fund alone.
     assert after.insurance_fund["USDC"] == 200 * USD - 1
 
@@ -164,8 +165,8 @@ def test_adl2_ties_are_broken_by_account_id() -> None:
     assert adl_score(ledger, "zed", "BTC-PERP") == adl_score(ledger, "amy", "BTC-PERP")
     # amy and zed (score 500e6 * 5,500e6 / 5,500e6 = 500e6) rank between carol and erin.
     assert adl_ranking(ledger, "BTC-PERP", -1) == ["bob", "carol", "amy", "zed", "erin"]
-    apply(ledger, _adl("amy", "zed"))
-    rejects(ledger, _adl("zed", "amy"), ErrorCode.ADL_RANKING_VIOLATED)
+    apply(ledger, _adl("bob", "carol", "amy", "zed", "erin"))
+    rejects(ledger, _adl("bob", "carol", "zed", "amy", "erin"), ErrorCode.ADL_RANKING_VIOLATED)
 
 
 def test_adl2_bad_counterparties() -> None:
@@ -176,8 +177,8 @@ def test_adl2_bad_counterparties() -> None:
     rejects(ledger, _adl("bob", "bob"), ErrorCode.ADL_BAD_COUNTERPARTY)
     rejects(ledger, _adl("alice"), ErrorCode.ADL_BAD_COUNTERPARTY)
     rejects(ledger, _adl("frank"), ErrorCode.ADL_BAD_COUNTERPARTY)  # no position at all
-    # An empty list has nobody to offset against.
-    rejects(ledger, _adl(), ErrorCode.ADL_NO_VALID_COUNTERPARTY)
+    # An empty list leaves out every short (ADL-2).
+    rejects(ledger, _adl(), ErrorCode.ADL_RANKING_VIOLATED)
 
 
 def test_adl2_ranking_order_is_enforced() -> None:
@@ -186,11 +187,25 @@ def test_adl2_ranking_order_is_enforced() -> None:
     rejects(ledger, _adl("bob", "erin", "carol"), ErrorCode.ADL_RANKING_VIOLATED)
     # A bad counterparty is reported where it stands in the list, before a later violation.
     rejects(ledger, _adl("carol", "nobody", "bob"), ErrorCode.ADL_BAD_COUNTERPARTY)
-    apply(ledger, _adl("bob", "carol", "erin"))
-    # Only the order is checked, not that the list starts at the top of the ranking (ADL-2:
-    # the sequencer is trusted with that): carol alone, skipping bob, is accepted.
-    skipped = apply(ledger, _adl("carol"))
-    assert skipped.account("bob") is ledger.account("bob")
+    apply(ledger, _adl(*SHORTS))
+
+
+def test_adl2_the_list_starts_at_the_top_and_skips_nobody() -> None:
+    ledger = _ledger()
+    # carol and erin in order, but bob, the top of the ranking, left out: their sizes
+    # (0.2 BTC) fall short of the open interest (0.3 BTC), and the ledger is unchanged.
+    assert ledger.market("BTC-PERP").open_interest == 3 * TENTH
+    rejects(ledger, _adl("carol", "erin"), ErrorCode.ADL_RANKING_VIOLATED)
+    # A prefix of the ranking skips erin, last; skipping the middle is refused too.
+    rejects(ledger, _adl("bob", "carol"), ErrorCode.ADL_RANKING_VIOLATED)
+    rejects(ledger, _adl("bob", "erin"), ErrorCode.ADL_RANKING_VIOLATED)
+    rejects(ledger, _adl("bob"), ErrorCode.ADL_RANKING_VIOLATED)
+    # The order is checked first: carol before bob is out of order whatever follows.
+    rejects(ledger, _adl("carol", "bob"), ErrorCode.ADL_RANKING_VIOLATED)
+    # Once bob has bought his short back (from dave, long), the whole side is carol and erin.
+    trimmed = run([trade(fill(taker="dave", maker="bob", side=Side.SELL, dollars=55_000))], ledger)
+    assert "BTC-PERP" not in trimmed.account("bob").positions
+    apply(trimmed, _adl("carol", "erin"))
 
 
 # --- ADL-3, ADL-4: the offset at the bankruptcy price ------------------------------------
@@ -214,15 +229,38 @@ def test_adl3_offsets_at_the_bankruptcy_price_in_order() -> None:
     assert after.market("BTC-PERP").open_interest == TENTH  # dave's long remains
 
 
+def _partial_ledger() -> Ledger:
+    """BTC-PERP with a 0.05 BTC minimum: alice (1,200 USD) buys 0.2 from yuri at 61,000
+    and 0.1 from xena at 60,000; lena buys 0.02 from xena and 0.13 from zoe. At 55,000
+    the shorts rank yuri, zoe, xena; after yuri's 0.2, zoe (0.13) and xena (0.12) would
+    each be left below the minimum by the remaining 0.1, so both are skipped."""
+    hundredth = BTC // 100
+    actions: list[Action] = [
+        Deposit("alice", "USDC", 1_200 * USD),
+        *[Deposit(name, "USDC", 10_000 * USD) for name in ("yuri", "xena", "zoe")],
+        Deposit("lena", "USDC", BIG),
+        trade(
+            fill(maker="yuri", size=20 * hundredth, dollars=61_000),
+            fill(maker="xena", size=10 * hundredth),
+            fill(taker="lena", maker="xena", size=2 * hundredth),
+            fill(taker="lena", maker="zoe", size=13 * hundredth),
+        ),
+    ]
+    params = _params(min_position_size=5 * hundredth)
+    return move_price(run(actions, example_genesis(params)), "BTC-USD", 55_000)
+
+
 def test_adl4_partial_offset_shrinks_the_position() -> None:
-    after = apply(_ledger(), _adl("bob"))
-    alice = after.account("alice").positions["BTC-PERP"]
-    assert (alice.size, alice.quote) == (TENTH, -6_400 * USD)
-    # Half the MMR gone, half the deficit: NC 800 + 5,500 - 6,400 = -100 USD.
-    assert _nc(after, "alice") == -100 * USD
-    # And again, later, with carol: NC 0.
-    done = apply(after, _adl("carol"))
-    assert _nc(done, "alice") == 0
+    ledger = _partial_ledger()
+    assert adl_ranking(ledger, "BTC-PERP", -1) == ["yuri", "zoe", "xena"]
+    assert (_nc(ledger, "alice"), positions_mmr(ledger, "alice")) == (-500 * USD, 495 * USD)
+    after = apply(ledger, _adl("yuri", "zoe", "xena"))
+    assert after.account("alice").positions["BTC-PERP"].size == TENTH
+    assert after.account("zoe") is ledger.account("zoe")
+    assert after.account("xena") is ledger.account("xena")
+    # Two thirds of the MMR gone, two thirds of the deficit (NC rounded up for alice):
+    # NC / MMR stays -500 / 495 (ADL-3).
+    assert (_nc(after, "alice"), positions_mmr(after, "alice")) == (-166_666_666, 165 * USD)
 
 
 def test_adl3_deleveraging_every_market_ends_at_zero() -> None:
@@ -239,13 +277,13 @@ def test_adl3_deleveraging_every_market_ends_at_zero() -> None:
     assert _nc(ledger, "alice") == -100 * USD
     # Positions' MMR: BTC 3% * 10,500 = 315; ETH 3% * 2,800 + 6% * 2,800 = 252 (tiers): 567.
     assert positions_mmr(ledger, "alice") == 567 * USD
-    btc_done = apply(ledger, _adl("bob", "carol"))
+    btc_done = apply(ledger, _adl(*SHORTS))
     # bob: DNNV -5,250, DMMR 157.5 of 567: floor(-100e6 * 157.5e6 / 567e6) = -27,777,778, so
     # NC -100e6 + 27,777,778 = -72,222,222; carol: DMMR 157.5 of 409.5:
     # floor(-72,222,222 * 157.5 / 409.5) = -27,777,778 again: NC -44,444,444 (still < 0).
     assert _nc(btc_done, "alice") == -44_444_444
     assert btc_done.account("alice").positions.get("BTC-PERP") is None
-    done = apply(btc_done, _adl("carol", market="ETH-PERP"))
+    done = apply(btc_done, _adl("carol", market="ETH-PERP"))  # the only ETH short
     assert done.account("alice").positions.get("ETH-PERP") is None
     assert _nc(done, "alice") == 0
 
@@ -278,7 +316,24 @@ def test_adl3_counterparty_left_invalid_is_skipped() -> None:
 
 
 def test_adl3_no_valid_counterparty() -> None:
-    rejects(_min_size_ledger(), _adl("xena"), ErrorCode.ADL_NO_VALID_COUNTERPARTY)
+    # As _min_size_ledger, but yuri is short 0.22 (0.02 more to lena): offsetting alice's
+    # 0.2 would leave xena 0.03 and yuri 0.02, both below the minimum: both are skipped.
+    params = _params(min_position_size=5_000_000)
+    actions: list[Action] = [
+        Deposit("alice", "USDC", 800 * USD),
+        Deposit("xena", "USDC", 10_000 * USD),
+        Deposit("yuri", "USDC", 10_000 * USD),
+        Deposit("lena", "USDC", BIG),
+        trade(
+            fill(maker="yuri", size=2 * TENTH),
+            fill(taker="lena", maker="xena", size=23 * TENTH // 10),
+            fill(taker="lena", maker="yuri", size=TENTH // 5),
+        ),
+    ]
+    ledger = move_price(run(actions, example_genesis(params)), "BTC-USD", 55_000)
+    ranking = adl_ranking(ledger, "BTC-PERP", -1)
+    assert sorted(ranking) == ["xena", "yuri"]
+    rejects(ledger, _adl(*ranking), ErrorCode.ADL_NO_VALID_COUNTERPARTY)
 
 
 # --- ADL-5, INS-6: withdrawals wait after a deficit is seen -----------------------------
@@ -286,7 +341,7 @@ def test_adl3_no_valid_counterparty() -> None:
 
 def test_adl5_withdrawals_gated_after_deleveraging() -> None:
     ledger = _ledger()
-    after = apply(ledger, _adl("bob", "carol"))
+    after = apply(ledger, _adl(*SHORTS))
     assert after.gate_until == ledger.now + 300 == 301
     rejects(after, Withdraw("bob", "USDC", 1), ErrorCode.WITHDRAWALS_GATED)
     rejects(after, Transfer("bob", "dave", "USDC", 1), ErrorCode.WITHDRAWALS_GATED)

@@ -38,7 +38,7 @@ from clearspec.params import (
     ProtocolParams,
     revise,
 )
-from clearspec.state import Ledger, genesis
+from clearspec.state import Ledger, Position, genesis
 from clearspec.transition import apply
 from clearspec_tools.examples import BTC, USD, example_genesis, example_params, signed_update, usd_price
 from tests.helpers import fill, funded, move_price, rejects, run, trade
@@ -163,6 +163,36 @@ def test_ins4_cover_bad_debt_rejections() -> None:
     bankrupt = move_price(bankrupt, "BTC-USD", 55_000)
     assert _nc(bankrupt, "alice") == -100 * USD
     rejects(bankrupt, CoverBadDebt("alice"), ErrorCode.HAS_POSITIONS)
+
+
+def test_ins4_a_zero_size_entry_is_no_position() -> None:
+    # Unreachable on a concrete ledger: alice's closed position left no entry (TRD-4) ...
+    ledger = _bad_debt(fund=1_000 * USD)
+    assert "BTC-PERP" not in ledger.account("alice").positions
+    # ... and harmless where one is kept (a symbolic ledger keeps them): covering alice
+    # with a zero-size, zero-quote entry does exactly what covering her without it does,
+    # as LIQ-1 reads such an entry for NO_POSITION.
+    alice = ledger.account("alice")
+    empty = Position(0, 0, 0, 0)
+    kept = replace(
+        ledger,
+        accounts=ledger.accounts.set(
+            "alice", replace(alice, positions=alice.positions.set("BTC-PERP", empty))
+        ),
+    )
+    assert _nc(kept, "alice") == _nc(ledger, "alice") == -500 * USD
+    plain, with_entry = apply(ledger, CoverBadDebt("alice")), apply(kept, CoverBadDebt("alice"))
+    assert with_entry.account("alice").balance("USDC") == plain.account("alice").balance("USDC")
+    assert with_entry.insurance_fund == plain.insurance_fund
+    assert with_entry.gate_until == plain.gate_until
+    # A non-zero entry is a position.
+    held = replace(
+        kept,
+        accounts=kept.accounts.set(
+            "alice", replace(alice, positions=alice.positions.set("BTC-PERP", replace(empty, size=1)))
+        ),
+    )
+    rejects(held, CoverBadDebt("alice"), ErrorCode.HAS_POSITIONS)
 
 
 # --- INS-6: reporting negative collateral gates withdrawals -------------------------------

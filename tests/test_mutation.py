@@ -120,6 +120,18 @@ def test_a_reference_that_moves_with_every_update_is_killed_by_the_interval_lemm
     assert record["kill"]["obligation"].startswith("lemma/ORA-10/interval-bound-")
 
 
+def test_a_list_that_skips_the_top_ranked_account_is_killed() -> None:
+    # ADL-2: with the completeness check loosened, a list that leaves out a holder
+    # of the opposite side (a2, free to hold a1's side and to rank above it) is
+    # accepted where the spec's order of checks refuses it.
+    record = mutation.run_mutant(
+        by_id("D07-list-skips-top-ranked"), SOURCE, base=PARAMS, escalate=False, timeout=300
+    )
+    assert record["status"] == "killed", record
+    assert record["kill"]["kind"] == "counterexample-confirmed", record["kill"]
+    assert record["kill"]["obligation"].startswith("deleverage/"), record["kill"]
+
+
 def test_the_unchanged_model_is_not_killed() -> None:
     record = mutation.run_mutant(IDENTITY, SOURCE, base=PARAMS, escalate=False, timeout=300)
     assert record["status"] == "survived", record

@@ -50,7 +50,13 @@ NOT_APPLICABLE_IN = {
         "liquidate-collateral-positions",
         "trade-two-markets",
     },
-    "decimals": {"deleverage", "deleverage-two", "deleverage-two-reversed", "trade-two-markets"},
+    "decimals": {
+        "deleverage",
+        "deleverage-two",
+        "deleverage-two-reversed",
+        "deleverage-leftover",
+        "trade-two-markets",
+    },
     "oi-caps": set(),
 }
 EXAMPLE_IDS = ("USDC", "BTC-PERP", "ETH-PERP", "BTC-DEC", "BTC-USD", "ETH-USD", "reporter-")

@@ -612,7 +612,7 @@ class CrashMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def deleverage(self, data: st.DataObject) -> None:
         """Deleverage a bankrupt account the fund cannot cover, against the ranking
-        (whole, or its head)."""
+        (whole, or its head, which ADL-2 refuses unless it is the whole)."""
         name, market_id = data.draw(st.sampled_from(self.bankrupt()))
         ranking = self._ranking(name, market_id)
         if ranking and data.draw(st.integers(0, 3)) == 0:
@@ -633,7 +633,7 @@ class CrashMachine(RuleBasedStateMachine):
         if len(ranking) >= 2:
             kinds += ["reversed", "swapped"]
         if ranking:
-            kinds.append("duplicate")
+            kinds += ["duplicate", "top_left_out"]
         if same_side:
             kinds.append("same_side")
         if flat:
@@ -645,6 +645,8 @@ class CrashMachine(RuleBasedStateMachine):
         elif kind == "swapped":
             i = data.draw(st.integers(0, len(ranking) - 2))
             listed = [*ranking[:i], ranking[i + 1], ranking[i], *ranking[i + 2 :]]
+        elif kind == "top_left_out":
+            listed = ranking[1:]  # ADL-2: in order, but without the top of the ranking
         elif kind == "duplicate":
             listed = [*head, head[-1]] if head else [ranking[0], ranking[0]]
         elif kind == "same_side":
@@ -655,7 +657,7 @@ class CrashMachine(RuleBasedStateMachine):
             listed = [*head, name if kind == "self" else GHOST]
         code = (
             ErrorCode.ADL_RANKING_VIOLATED
-            if kind in ("reversed", "swapped")
+            if kind in ("reversed", "swapped", "top_left_out")
             else ErrorCode.ADL_BAD_COUNTERPARTY
         )
         self._do(f"deleverage_invalid:{kind}", Deleverage(market_id, name, tuple(listed)), code)

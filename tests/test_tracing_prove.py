@@ -140,3 +140,35 @@ def test_exp4_no_position_left_is_decided_on_sizes_and_the_old_entry_test_is_ref
     assert record["kill"]["obligation"].startswith(
         ("settle-expiry-keeps-perp/effect/EXP-4", "settle-expiry-keeps-perp/precondition/")
     )
+
+
+def test_adl3_the_skip_and_the_leftover_are_traced() -> None:
+    """ADL-3: a skipped counterparty is a choice between two ledgers, not a caught
+    error, so the trace of ``deleverage-leftover`` (a0 long one step against a1 then
+    a2, short one step each) holds every path: a1 closes a0 and a2 is not used, a1
+    is skipped and a2 takes it; both skipped is refused (ADL_NO_VALID_COUNTERPARTY)."""
+    import z3
+
+    from clearspec.invariants import all_global_invariants
+    from clearspec.positions import position_size
+    from clearspec_proofs.engine import trace_case
+    from clearspec_proofs.roles import Role
+
+    case = next(c for c in CASES if c.name == "deleverage-leftover")
+    world, after, trace = trace_case(case, example_params())
+    assert not trace.skippable  # no guard stands for a skip
+    market = world.role(Role.DELEVERAGE)
+    step = example_params().market_by_id[market].step_size
+    with k.tracing():
+        invariants = all_global_invariants(world.ledger)
+
+    def reachable(a1: int, a2: int) -> z3.CheckSatResult:
+        solver = z3.Solver()
+        solver.set("rlimit", 50_000_000)
+        sizes = [position_size(after.accounts[n], market) for n in ("a1", "a2")]
+        solver.add(*world.assumptions, invariants, trace.accepted(), sizes[0] == a1, sizes[1] == a2)
+        return solver.check()
+
+    assert reachable(0, -step) == z3.sat  # a1 offset, a2 left over
+    assert reachable(-step, 0) == z3.sat  # a1 skipped, a2 offset
+    assert reachable(-step, -step) == z3.unsat  # nothing offset: not accepted

@@ -31,7 +31,7 @@ from clearspec.errors import ErrorCode
 from clearspec.liquidation import gate_if_negative
 from clearspec.margin import Risk, account_risk, is_liquidatable, meets_initial, notional
 from clearspec.params import MAX_AMOUNT, PPM, AssetParams
-from clearspec.positions import settle_account
+from clearspec.positions import holds_no_position, settle_account
 from clearspec.state import Account, Ledger, with_balance
 
 
@@ -132,7 +132,7 @@ def liquidate_collateral(ledger: Ledger, action: LiquidateCollateral) -> Ledger:
     quote = params.quote_asset
     account = ledger.accounts[action.account]
     # CLQ-2: positions are liquidated first (LIQ-1); their margin is not this rule's.
-    k.require(len(account.positions) == 0, ErrorCode.HAS_POSITIONS, action.account)
+    k.require(holds_no_position(account), ErrorCode.HAS_POSITIONS, action.account)
     risk = account_risk(ledger, account)
     k.require(is_liquidatable(risk), ErrorCode.NOT_LIQUIDATABLE, action.account)
     asset: AssetParams = params.asset_by_id[action.asset]

@@ -16,7 +16,7 @@ from clearspec.errors import ErrorCode
 from clearspec.liquidation import gate_if_negative
 from clearspec.margin import account_risk, meets_initial
 from clearspec.params import MAX_AMOUNT
-from clearspec.positions import credit_quote, settle_account
+from clearspec.positions import credit_quote, holds_no_position, settle_account
 from clearspec.state import Ledger
 
 
@@ -72,7 +72,7 @@ def cover_bad_debt(ledger: Ledger, action: CoverBadDebt) -> Ledger:
     as that account's negative NC)."""
     k.require(action.account in ledger.accounts, ErrorCode.UNKNOWN_ACCOUNT, action.account)
     account = ledger.accounts[action.account]
-    k.require(len(account.positions) == 0, ErrorCode.HAS_POSITIONS, action.account)
+    k.require(holds_no_position(account), ErrorCode.HAS_POSITIONS, action.account)
     nc = account_risk(ledger, account).nc
     k.require(nc < 0, ErrorCode.NO_BAD_DEBT, f"{action.account} NC {nc}")
     fund = _fund(ledger)

@@ -107,6 +107,13 @@ def position_size(account: Account, market: str) -> int:
     return 0 if position is None else position.size
 
 
+def holds_no_position(account: Account) -> bool:
+    """INS-4, CLQ-2: every position entry of ``account`` has size zero. An entry
+    of size zero is no position (as for liquidate's NO_POSITION): it carries no
+    quote and no requirement (TRD-4), so it changes no NC."""
+    return k.and_(*[position.size == 0 for position in account.positions.values()])
+
+
 @icontract.ensure(
     lambda ledger, name, market, size_delta, result: k.holds(
         position_size(result.accounts[name], market)

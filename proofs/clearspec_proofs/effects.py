@@ -18,6 +18,14 @@ Two model helpers are used as definitions, since each is a rule of its own with
 its own contracts and lemmas: ``settle_account`` (FND-3: what settling one
 account means; the effect states *which* accounts are settled and when) and
 ``account_risk`` (MRG-1: an account's NC, read by the INS-4/INS-6 effects).
+More are definitions of one rule each: ``bankruptcy_quote`` (LIQ-2, with its
+own lemmas), ``tiered_requirement`` (MRG-2), ``update_allowed`` (MRG-4, whose
+restatement in the precondition table checks it on every risk-changing action;
+restating it here too would leave the solver to prove two formulations equal
+inside each later offset's arithmetic) and ``choose_ledger`` (ADL-3's
+"the offset, or the ledger as it was": a field-wise choice between two
+ledgers, with its own contract); ADL-3's order, ``taken``, the side, the
+positions' requirement and the validity of a counterparty are restated here.
 
 Action types whose effects are not all restated yet list the fields they may
 write in ``FREE`` with the rule that states them elsewhere (for example
@@ -57,10 +65,11 @@ from clearspec.actions import (
     Transfer,
     Withdraw,
 )
+from clearspec.deleveraging import choose_ledger
 from clearspec.liquidation import bankruptcy_quote
-from clearspec.margin import account_risk
+from clearspec.margin import account_risk, mark_price, tiered_requirement, update_allowed
 from clearspec.params import PPM
-from clearspec.positions import LOSS_SCALE, settle_account
+from clearspec.positions import LOSS_SCALE, position_size, settle_account
 from clearspec.state import Ledger, LiquidationUsage, OraclePrice, Position, with_balance
 from clearspec_proofs.invariants import Invariant
 
@@ -603,7 +612,88 @@ def _liquidate_collateral(ledger: Ledger, a: LiquidateCollateral) -> Iterator[Ef
 
 
 def _deleverage(ledger: Ledger, a: Deleverage) -> Iterator[Effect]:
-    yield _settle(a.account, "ADL-3")
+    """ADL-3..ADL-5 as spec/deleveraging.md states them: the bankrupt account is
+    settled; each listed counterparty in order takes its part of the position at
+    the bankruptcy quote, or is skipped (nothing of it changes, not even its
+    settlement); the pool is swept; the NC seen before gates withdrawals."""
+    yield _settle(a.account, "ADL-4")
+    settled = settle_account(ledger, a.account)
+    size = position_size(settled.accounts[a.account], a.market) if a.account in settled.accounts else 0
+    side = k.ite(size > 0, 1, -1)
+    for name in a.counterparties:
+        yield Effect(
+            f"ADL-3: {name} takes its part at the bankruptcy quote (TRD-4), or is skipped",
+            partial(_adl_offset, action=a, name=name, side=side),
+        )
+    yield Effect(
+        f"FND-4: {a.market}'s pool is swept if no position is left", partial(_sweep, market=a.market)
+    )
+    nc = _nc(settled, a.account)
+    yield Effect("ADL-5: the negative NC gates withdrawals (INS-6)", lambda s: _gate(s, nc))
+
+
+def _move_by(ledger: Ledger, name: str, market: str, delta: int, quote: int) -> Ledger:
+    """ADL-3 step 4 with TRD-4, as the spec writes it: the position moves by
+    ``(δ, q)``: ``size₁ = size₀ + δ``, ``quote₁ = quote₀ + q``; at size zero the
+    quote is realised into the balance and the position closes; no fee; open
+    interest follows the longs (``max(size, 0)``)."""
+    state = ledger.markets[market]
+    account = ledger.accounts[name]
+    old = account.positions.get(market, Position(0, 0, state.funding_index, state.loss_index))
+    size = old.size + delta
+    moved = old.quote + quote
+    closed = size == 0
+    quote_asset = ledger.params.quote_asset
+    balance = account.balance(quote_asset) + k.ite(closed, moved, 0)
+    position = replace(old, size=size, quote=k.ite(closed, 0, moved))
+    updated = replace(
+        with_balance(account, quote_asset, balance), positions=account.positions.set(market, position)
+    )
+    interest = state.open_interest + k.max_(size, 0) - k.max_(old.size, 0)
+    ledger = replace(ledger, accounts=ledger.accounts.set(name, updated))
+    return _market(ledger, market, open_interest=interest)
+
+
+def _positions_requirement(ledger: Ledger, name: str) -> int:
+    """ADL-3: the maintenance requirement of the account's positions alone (MRG-2
+    per position at the mark price, collateral left out)."""
+    total = 0
+    for market_id, position in ledger.accounts[name].positions.items():
+        market = ledger.params.market_by_id[market_id]
+        price = mark_price(ledger, market)
+        total = total + tiered_requirement(market, k.abs_(position.size), price, _scale(ledger, market_id))[1]
+    return total
+
+
+def _adl_offset(ledger: Ledger, action: Deleverage, name: str, side: int) -> Ledger:
+    """ADL-3 for one counterparty: settle it (FND-3); ``taken = min(remaining,
+    |its size|)``, ``δ`` that much against the bankrupt side; the quote is the
+    bankruptcy quote of ``δ`` with the positions' requirement; the bankrupt
+    position moves by ``(δ, q)`` and the counterparty's by ``(-δ, -q)``, no fee.
+    The offset stands if some position remained and the counterparty keeps
+    TRD-6, TRD-8 and MRG-4; otherwise the ledger is left as it was."""
+    remaining = k.abs_(position_size(ledger.accounts[action.account], action.market))
+    if k.definitely(remaining == 0):
+        return ledger  # a concrete position already closed: nothing is offset
+    settled = settle_account(ledger, name)
+    taken = k.min_(remaining, k.abs_(position_size(settled.accounts[name], action.market)))
+    delta = -side * taken
+    requirement = k.ite(taken == 0, 1, _positions_requirement(settled, action.account))
+    nc = _nc(settled, action.account)
+    quote = bankruptcy_quote(settled, action.account, action.market, delta, nc, requirement)
+    moved = _move_by(settled, action.account, action.market, delta, quote)
+    moved = _move_by(moved, name, action.market, -delta, -quote)
+    market = ledger.params.market_by_id[action.market]
+    after = k.abs_(position_size(moved.accounts[name], action.market))
+    minimum = max(market.min_position_size, market.step_size)
+    valid = k.and_(
+        after <= market.max_position,
+        k.or_(after == 0, after >= minimum),
+        update_allowed(
+            account_risk(settled, settled.accounts[name]), account_risk(moved, moved.accounts[name])
+        ),
+    )
+    return choose_ledger(k.and_(remaining != 0, valid), moved, ledger)
 
 
 TABLE: dict[type[Action], Statement] = {
@@ -627,17 +717,10 @@ TABLE: dict[type[Action], Statement] = {
 
 def _is_free(action: Action, path: Path) -> bool:
     """Fields an action writes whose exact value is not restated here (see the
-    module docstring): a deleveraging's offsets (ADL-3: the bankrupt account and
-    each counterparty whose offset is valid, settled in every market it holds,
-    so every market's pool; the contracts of ``deleverage`` and its
-    precondition table state the offsets), the fund and the gate (ADL-5)."""
-    if isinstance(action, Deleverage):
-        if path[0] == "accounts":
-            return path[1] in (action.account, *action.counterparties)
-        return path[0] in ("markets", "insurance_fund", "gate_until")
+    module docstring). Every action type's effects are restated in full today."""
     return False
 
 
 # How completely each action type's effects are stated: "exact" (every field
 # the action writes), or "partial" (some fields stated elsewhere, see _is_free).
-STATED = {action_type.__name__: "partial" if action_type is Deleverage else "exact" for action_type in TABLE}
+STATED = {action_type.__name__: "exact" for action_type in TABLE}

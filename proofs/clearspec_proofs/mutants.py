@@ -868,8 +868,8 @@ DELEVERAGING = (
     _m(
         "D05-counterparty-same-side",
         "deleveraging.py",
-        "position_size(ledger.accounts[name], action.market) * side < 0,",
-        "position_size(ledger.accounts[name], action.market) * side <= 0,",
+        "k.require(size * side < 0, ErrorCode.ADL_BAD_COUNTERPARTY, name)",
+        "k.require(size * side <= 0, ErrorCode.ADL_BAD_COUNTERPARTY, name)",
         "threshold",
         ("deleverage",),
         "a counterparty with no position passes the side check",
@@ -877,11 +877,29 @@ DELEVERAGING = (
     _m(
         "D06-bankruptcy-with-collateral-mmr",
         "deleveraging.py",
-        "positions_mmr(settled, action.account),",
-        "bankrupt_risk.mmr,",
+        "requirement = k.ite(taken == 0, 1, positions_mmr(settled, action.account))",
+        "requirement = k.ite(taken == 0, 1, bankrupt_risk.mmr)",
         "threshold",
         ("deleverage",),
         "the bankruptcy quote of ADL-3 uses the whole MMR, collateral haircuts included",
+    ),
+    _m(
+        "D07-list-skips-top-ranked",
+        "deleveraging.py",
+        "listed == side_total,",
+        "listed <= side_total,",
+        "precondition",
+        ("deleverage",),
+        "a list that leaves out the top-ranked holder of the opposite side is accepted (ADL-2)",
+    ),
+    _m(
+        "D08-skipped-offset-kept",
+        "deleveraging.py",
+        "ledger = choose_ledger(made, after, ledger)",
+        "ledger = choose_ledger(remaining != 0, after, ledger)",
+        "effect",
+        ("deleverage",),
+        "an offset that leaves the counterparty invalid is applied instead of skipped (ADL-3)",
     ),
 )
 
@@ -926,11 +944,20 @@ INSURANCE = (
     _m(
         "I05-cover-with-positions",
         "insurance.py",
-        "k.require(len(account.positions) == 0, ErrorCode.HAS_POSITIONS, action.account)",
-        "k.require(True, ErrorCode.HAS_POSITIONS, action.account)",
+        "k.and_(*[position.size == 0 for position in account.positions.values()]),",
+        "True,",
         "precondition",
         ("cover-bad-debt-positions",),
         "the fund covers an account that still holds positions (INS-4)",
+    ),
+    _m(
+        "I06-cover-counts-entries",
+        "insurance.py",
+        "k.and_(*[position.size == 0 for position in account.positions.values()]),",
+        "len(account.positions) == 0,",
+        "precondition",
+        ("cover-bad-debt-positions",),
+        "an account whose only position entries are of size zero is refused with HAS_POSITIONS (INS-4)",
     ),
 )
 

@@ -72,6 +72,16 @@ FIRST_IN_BLOCK = Shape(markets=(PERPETUAL,), collateral=(), steps=(("a0", 2), ("
 # Two perpetuals and the quote asset (no collateral asset): a batch in two
 # markets. The sizes are fixed (trade-buy and trade-sell prove every size).
 TWO_MARKETS = Shape(collateral=(), steps=(("a0", 1), ("a1", -2), ("a2", 1)))
+# ADL-3's leftovers: a0 and a3 long one step each, a1 and a2 short one step each
+# (equal sizes, scores free: equal or not). Deleveraging a0 against a1 then a2:
+# a1 closes a0 and a2 is not used, or a1 is skipped and a2 takes it, or both are
+# skipped.
+LEFTOVER = Shape(
+    accounts=("a0", "a1", "a2", "a3"),
+    markets=(DELEVERAGE,),
+    collateral=(),
+    steps=(("a0", 1), ("a1", -1), ("a2", -1), ("a3", 1)),
+)
 # One dated market, the clock symbolic (a trade may come before or after expiry).
 DATED_ONLY = Shape(markets=(DATED,), collateral=(), symbolic_now=True)
 # Accounts holding the dated market and a perpetual.
@@ -231,6 +241,23 @@ def _ranking_fits(params: ProtocolParams) -> str | None:
     return None
 
 
+def _steps_fit(shape: Shape) -> Callable[[ProtocolParams], str | None]:
+    """Why ``shape``'s fixed sizes do not fit the deleverage market's position
+    limit, or None when they do (the cases with fixed sizes need them)."""
+
+    def fits(params: ProtocolParams) -> str | None:
+        market = params.market_by_id[resolve(params).of(DELEVERAGE)]
+        largest = max(abs(steps) for _, steps in shape.steps) * market.step_size
+        if largest > market.max_position:
+            return f"{market.market_id}'s max_position is below {largest}, a fixed size of the world"
+        return None
+
+    return fits
+
+
+_ranking_fits = _steps_fit(RANKED)
+
+
 CASES: tuple[TransitionCase, ...] = (
     TransitionCase("deposit-quote", "COL-3", PERPS, lambda w: Deposit("a0", w.role(QUOTE), w.var("amount"))),
     TransitionCase(
@@ -304,18 +331,19 @@ CASES: tuple[TransitionCase, ...] = (
         "CLQ-2",
         PERPS,
         lambda w: _seize_from(w, "a0", amounts_valid=True),
-        rejects=ErrorCode.HAS_POSITIONS,
         needs=(COLLATERAL, PERPETUAL),
     ),
     TransitionCase("fund-insurance", "INS-1", PERPS, lambda w: FundInsurance("a0", w.var("amount"))),
     TransitionCase("report-negative", "INS-6", PERPS, lambda w: ReportNegativeCollateral("a0")),
     TransitionCase("cover-bad-debt", "INS-4", FLAT, lambda w: CoverBadDebt("a2")),
+    # INS-4: an account holding position entries, each of symbolic size: refused
+    # with HAS_POSITIONS unless every size is zero, and then covered exactly as
+    # a flat account (a zero-size entry is no position, as for liquidate).
     TransitionCase(
         "cover-bad-debt-positions",
         "INS-4",
         PERPS,
         lambda w: CoverBadDebt("a0"),
-        rejects=ErrorCode.HAS_POSITIONS,
         needs=(PERPETUAL,),
     ),
     TransitionCase(
@@ -362,6 +390,15 @@ CASES: tuple[TransitionCase, ...] = (
         lambda w: Deleverage(w.role(DELEVERAGE), "a0", ("a2", "a1")),
         needs=(DELEVERAGE,),
         fits=_ranking_fits,
+    ),
+    # ADL-3: a1 then a2, one step each against a0's one: a2 is used only if a1 is skipped.
+    TransitionCase(
+        "deleverage-leftover",
+        "ADL-1..ADL-5",
+        LEFTOVER,
+        lambda w: Deleverage(w.role(DELEVERAGE), "a0", ("a1", "a2")),
+        needs=(DELEVERAGE,),
+        fits=_steps_fit(LEFTOVER),
     ),
     # COL-3, INV-1: a deposit that opens an account the ledger did not have.
     TransitionCase(

@@ -121,7 +121,6 @@ class SimConfig:
     quote_decimals: int = 6
     base_decimals: int = 8
     use_index: bool = True  # False: examine every account after every update (reference)
-    deleverage_extra: int = 4  # counterparties listed beyond those that cover the size (ADL-3 skips)
     max_bar_move: int = 10  # a bar may move at most this factor (0: unbounded; paths.DEFAULT_MAX_MOVE)
     tolerate_refusals: bool = False  # True: refused set-up or path actions degrade the run, not fail it
     collateral_liquidation: bool = True  # False: borrowers below maintenance are left alone (no CLQ-1)
@@ -746,30 +745,22 @@ class Simulation:
         """ADL-1..ADL-5: offset the bankrupt position against the ranked opposite side."""
         progress = False
         market_id = market.market_id
-        for attempt in range(8):
+        for _ in range(8):
             position = self.ledger.accounts[name].positions.get(market_id)
             if position is None:
                 break
             nc, _ = settled_risk(self.ledger, name)
             if not (nc < 0 and self.ledger.insurance_fund[self.params.quote_asset] < -nc):
                 break
-            ranking = self.ranking(market_id, -1 if position.size > 0 else 1)
-            chosen: list[str] = []
-            covered = 0
-            for other in ranking:
-                chosen.append(other)
-                covered += abs(self.holders[market_id][other])
-                if covered >= abs(position.size) and len(chosen) >= self.config.deleverage_extra + 1:
-                    break
-            if attempt > 0:
-                chosen = ranking  # a shorter list found no valid counterparty: offer all
+            # ADL-2: the action lists the whole opposite side, in ranking order.
+            chosen = self.ranking(market_id, -1 if position.size > 0 else 1)
             if not chosen:
                 break
             before = {n: settled_risk(self.ledger, n)[0] for n in chosen}
             oracle = self.ledger.price(market.feed)
             error = self._apply(Deleverage(market_id, name, tuple(chosen)), "deleverage")
             if error is not None:
-                continue
+                break  # the same list on the same ledger would fail again
             self.bankrupt.add(name)
             after_size = self.ledger.accounts[name].positions.get(market_id)
             closed = abs(position.size) - (0 if after_size is None else abs(after_size.size))
