@@ -212,15 +212,6 @@ def _two_perpetuals(params: ProtocolParams) -> str | None:
     return None
 
 
-def _first_in_block_fits(params: ProtocolParams) -> str | None:
-    """Why ``FIRST_IN_BLOCK``'s fixed sizes do not fit the perpetual's position
-    limit, or None when they do."""
-    market = params.market_by_id[resolve(params).of(PERPETUAL)]
-    if 2 * market.step_size > market.max_position:
-        return f"{market.market_id}'s max_position is below two steps, the first-in-block world's size"
-    return None
-
-
 def _seize_from(world: World, account: str, amounts_valid: bool = False) -> LiquidateCollateral:
     """CLQ-1: a1 liquidates ``account``'s collateral, the repayment and the seized
     amount symbolic; with ``amounts_valid``, both within ``1..MAX_AMOUNT`` (so a
@@ -231,22 +222,12 @@ def _seize_from(world: World, account: str, amounts_valid: bool = False) -> Liqu
     return LiquidateCollateral(account, "a1", world.role(COLLATERAL), repay, seize)
 
 
-def _ranking_fits(params: ProtocolParams) -> str | None:
-    """Why ``RANKED``'s fixed sizes do not fit the deleverage market's position
-    limit, or None when they do (the ranking cases need them)."""
-    market = params.market_by_id[resolve(params).of(DELEVERAGE)]
-    largest = max(abs(steps) for _, steps in RANKED.steps) * market.step_size
-    if largest > market.max_position:
-        return f"{market.market_id}'s max_position is below {largest}, the ranking world's largest size"
-    return None
-
-
-def _steps_fit(shape: Shape) -> Callable[[ProtocolParams], str | None]:
-    """Why ``shape``'s fixed sizes do not fit the deleverage market's position
-    limit, or None when they do (the cases with fixed sizes need them)."""
+def _steps_fit(shape: Shape, role: Role = DELEVERAGE) -> Callable[[ProtocolParams], str | None]:
+    """Why ``shape``'s fixed sizes do not fit the position limit of the market
+    ``role`` resolves to, or None when they do (the cases with fixed sizes need them)."""
 
     def fits(params: ProtocolParams) -> str | None:
-        market = params.market_by_id[resolve(params).of(DELEVERAGE)]
+        market = params.market_by_id[resolve(params).of(role)]
         largest = max(abs(steps) for _, steps in shape.steps) * market.step_size
         if largest > market.max_position:
             return f"{market.market_id}'s max_position is below {largest}, a fixed size of the world"
@@ -256,6 +237,7 @@ def _steps_fit(shape: Shape) -> Callable[[ProtocolParams], str | None]:
 
 
 _ranking_fits = _steps_fit(RANKED)
+_first_in_block_fits = _steps_fit(FIRST_IN_BLOCK, PERPETUAL)
 
 
 CASES: tuple[TransitionCase, ...] = (
