@@ -71,7 +71,7 @@ def asset_risk(ledger: Ledger, asset: AssetParams, balance: int) -> Risk:
     return Risk(value, imr, mmr)
 
 
-def tier_weights(market: MarketParams, abs_size: int) -> tuple[int, int]:
+def _tier_weights(market: MarketParams, abs_size: int) -> tuple[int, int]:
     """MRG-2: ``sum_j part_j * im_j`` and ``sum_j part_j * mm_j`` (size times ppm),
     the requirements before the price and the one rounding are applied."""
     lower = 0
@@ -95,18 +95,22 @@ def tiered_requirement(market: MarketParams, abs_size: int, price: int, scale: i
     Each tier's fraction applies to the part of the size inside its bracket, like
     a progressive tax, so the requirement is continuous and rises with size.
     """
-    initial_weighted, maintenance_weighted = tier_weights(market, abs_size)
+    initial_weighted, maintenance_weighted = _tier_weights(market, abs_size)
     return (
         k.mul_div_ceil(initial_weighted, price, scale * PPM),
         k.mul_div_ceil(maintenance_weighted, price, scale * PPM),
     )
 
 
-def has_open_interest_caps(market: MarketParams) -> bool:
+def _has_open_interest_caps(market: MarketParams) -> bool:
     """MRG-7: whether the market scales its initial requirement with open interest."""
     return market.open_interest_lower_cap is not None and market.open_interest_upper_cap is not None
 
 
+@icontract.require(
+    lambda market: market.open_interest_lower_cap is not None and market.open_interest_upper_cap is not None,
+    "MRG-7 needs both caps",
+)
 def scaled_initial_requirement(
     market: MarketParams, abs_size: int, price: int, scale: int, open_interest: int
 ) -> int:
@@ -118,14 +122,21 @@ def scaled_initial_requirement(
     With ``L == U`` the share is 0 below the cap and 1 from it on. No Python
     branch on the caps, so a lemma may take them symbolic."""
     lower, upper = market.open_interest_lower_cap, market.open_interest_upper_cap
-    assert lower is not None and upper is not None, "MRG-7 needs both caps"
-    weighted = tier_weights(market, abs_size)[0]
+    assert lower is not None and upper is not None  # the precondition, for the type checker
+    weighted = _tier_weights(market, abs_size)[0]
     span = k.max_(upper - lower, 1)
     excess = k.ite(open_interest >= upper, span, k.clamp(open_interest - lower, 0, span))
     scaled = weighted * span + excess * (abs_size * PPM - weighted)
     return k.mul_div_ceil(scaled, price, scale * PPM * span)
 
 
+@icontract.ensure(
+    lambda market, abs_size, price, scale, result: k.holds(
+        result >= tiered_requirement(market, abs_size, price, scale)[0]
+    ),
+    "MRG-7: the scaled requirement is never below MRG-2's",
+    enabled=k.SLOW_CONTRACTS,
+)
 def initial_requirement(
     market: MarketParams, abs_size: int, price: int, scale: int, open_interest: int
 ) -> int:
@@ -137,7 +148,7 @@ def initial_requirement(
     it changes no number and makes IMR >= MMR a linear fact for the prover.
     """
     tiered = tiered_requirement(market, abs_size, price, scale)[0]
-    if not has_open_interest_caps(market):
+    if not _has_open_interest_caps(market):
         return tiered
     return k.max_(scaled_initial_requirement(market, abs_size, price, scale, open_interest), tiered)
 
@@ -166,7 +177,7 @@ def position_risk(ledger: Ledger, market: MarketParams, position: Position) -> R
     scale = _scale(ledger, market.feed)
     size = k.abs_(position.size)
     initial, maintenance = tiered_requirement(market, size, price, scale)
-    if has_open_interest_caps(market):  # without caps the trace stays MRG-2's alone
+    if _has_open_interest_caps(market):  # without caps the trace stays MRG-2's alone
         open_interest = ledger.markets[market.market_id].open_interest
         initial = initial_requirement(market, size, price, scale, open_interest)
     return Risk(notional(position.size, price, scale) + position.quote, initial, maintenance)

@@ -107,6 +107,11 @@ def position_size(account: Account, market: str) -> int:
     return 0 if position is None else position.size
 
 
+@icontract.ensure(
+    lambda account, result: k.is_symbolic(result)
+    or result == all(position_size(account, market) == 0 for market in account.positions),
+    "concrete: true exactly when every entry's size is zero",
+)
 def holds_no_position(account: Account) -> bool:
     """INS-4, CLQ-2: every position entry of ``account`` has size zero. An entry
     of size zero is no position (as for liquidate's NO_POSITION): it carries no
