@@ -3,8 +3,9 @@
 A proof covers only the code its trace ran: a branch the symbolic world never
 takes is proved by nobody. This runs what ``clearspec prove`` traces - every
 transition case of ``clearspec_proofs.transitions`` (``apply`` and the spec's
-precondition table) and every lemma, under the example parameter set and its
-variant where every market socialises losses - under coverage.py with branch
+precondition table) and every lemma, under the example parameter set, its
+variant where every market socialises losses and the set whose markets scale
+initial margin with open interest (``paramsets/oi-caps.json``) - under coverage.py with branch
 coverage, without asking the solver anything. Only the protocol modules are
 measured; the kernel (whose concrete and symbolic halves never both run on one
 value) and the sequencer-side helpers no transition calls are left out. Writes
@@ -62,7 +63,9 @@ NOT_TRACED = {
     "transition.step",
     "invariants.set_slow_checks",
 }
-PARAMETER_SETS = ("example", "socialise")
+# The example set, its variant where every market socialises (ADL-6's branch),
+# and the set whose markets scale initial margin with open interest (MRG-7).
+PARAMETER_SETS = ("example", "socialise", "oi-caps")
 
 
 def _excluded_lines() -> dict[str, set[int]]:
@@ -78,7 +81,7 @@ def _excluded_lines() -> dict[str, set[int]]:
 
 
 def trace_everything() -> tuple[list[str], list[str]]:
-    """Every trace ``clearspec prove`` makes, under both parameter sets. Returns
+    """Every trace ``clearspec prove`` makes, under each parameter set of PARAMETER_SETS. Returns
     the traces rejected outright (expected: the cases whose action the spec
     always refuses) and those refused for a Python branch on a symbolic value
     (expected: none), each as ``SET/NAME: why``."""
@@ -89,12 +92,16 @@ def trace_everything() -> tuple[list[str], list[str]]:
     from clearspec_proofs.mutation import params_for
     from clearspec_proofs.preconditions import spec_checks
     from clearspec_proofs.transitions import CASES
+    from clearspec.params_file import load_params
     from clearspec_tools.examples import example_params
 
     rejected: list[str] = []
     refused: list[str] = []
     for variant in PARAMETER_SETS:
-        params = params_for(variant, example_params())
+        if variant == "oi-caps":
+            params = load_params(ROOT / "proofs" / "clearspec_proofs" / "paramsets" / "oi-caps.json")
+        else:
+            params = params_for(variant, example_params())
         for case in CASES:
             if not case.applies(params):
                 continue
