@@ -87,12 +87,12 @@ def trace_everything() -> tuple[list[str], list[str]]:
     (expected: none), each as ``SET/NAME: why``."""
     from clearspec import kernel as k
     from clearspec.errors import ClearingError, SymbolicBranchError
+    from clearspec.params_file import load_params
     from clearspec_proofs.engine import _oracle_context, trace_case
     from clearspec_proofs.lemmas import lemmas
     from clearspec_proofs.mutation import params_for
     from clearspec_proofs.preconditions import spec_checks
     from clearspec_proofs.transitions import CASES
-    from clearspec.params_file import load_params
     from clearspec_tools.examples import example_params
 
     rejected: list[str] = []

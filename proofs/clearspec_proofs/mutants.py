@@ -944,8 +944,8 @@ INSURANCE = (
     _m(
         "I05-cover-with-positions",
         "insurance.py",
-        "k.and_(*[position.size == 0 for position in account.positions.values()]),",
-        "True,",
+        "k.require(holds_no_position(account), ErrorCode.HAS_POSITIONS",
+        "k.require(True, ErrorCode.HAS_POSITIONS",
         "precondition",
         ("cover-bad-debt-positions",),
         "the fund covers an account that still holds positions (INS-4)",
@@ -953,8 +953,8 @@ INSURANCE = (
     _m(
         "I06-cover-counts-entries",
         "insurance.py",
-        "k.and_(*[position.size == 0 for position in account.positions.values()]),",
-        "len(account.positions) == 0,",
+        "k.require(holds_no_position(account), ErrorCode.HAS_POSITIONS",
+        "k.require(len(account.positions) == 0, ErrorCode.HAS_POSITIONS",
         "precondition",
         ("cover-bad-debt-positions",),
         "an account whose only position entries are of size zero is refused with HAS_POSITIONS (INS-4)",

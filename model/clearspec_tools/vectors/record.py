@@ -12,6 +12,10 @@ Re-record after changing the model or the tests::
 
     CLEARSPEC_RECORD_VECTORS=model/clearspec_tools/vectors/corpus/tests.jsonl.gz \\
         .venv/bin/python -m pytest tests -q -p no:randomly -k "not prove and not proofs and not static"
+    .venv/bin/python -m clearspec_tools.vectors.prune
+
+(the second step drops what tests that plant a broken model recorded: see
+``clearspec_tools.vectors.prune``).
 """
 
 from __future__ import annotations

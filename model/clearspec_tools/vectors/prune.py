@@ -1,0 +1,60 @@
+"""Dropping the recorded transitions the reference no longer agrees with.
+
+Some tests plant a broken model on purpose (a counterexample must be found, a
+mutant must be killed) and so record transitions that the reference refuses or
+answers otherwise. After re-recording (``clearspec_tools.vectors.record``), run::
+
+    .venv/bin/python -m clearspec_tools.vectors.prune
+
+It keeps a record only when the reference gives the outcome the test saw, and
+names the tests whose records it dropped; a test that drops records it should
+keep is then visible here, not as a generator error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from collections import Counter
+from pathlib import Path
+
+from clearspec_tools.vectors.case import ParamsCache
+from clearspec_tools.vectors.codec import canonical_bytes, digest
+from clearspec_tools.vectors.generate import GeneratorError, build_case, unit_drafts
+from clearspec_tools.vectors.record import CORPUS, read_corpus
+
+
+def prune(path: Path = CORPUS) -> Counter[str]:
+    """Rewrite the corpus at ``path`` without the records the reference answers
+    otherwise; return how many were dropped per test."""
+    params, records = read_corpus(path)
+    cache = ParamsCache()
+    dropped: Counter[str] = Counter()
+    kept = []
+    # unit_drafts reads the committed corpus in its order: one draft per record.
+    for record, draft in zip(records, unit_drafts(), strict=True):
+        try:
+            build_case(draft, cache)
+        except GeneratorError:
+            dropped[record["source"]] += 1
+            continue
+        kept.append(record)
+    used = {record["params"] for record in kept}
+    lines = [canonical_bytes({"params": {key: value for key, value in params.items() if key in used}})]
+    by_key = {digest([r["params"], r["pre_state"], r["action"]]): r for r in kept}
+    lines += [canonical_bytes(by_key[key]) for key in sorted(by_key)]
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+        out.write(b"\n".join(lines) + b"\n")
+    return dropped
+
+
+def main() -> int:
+    dropped = prune()
+    for source, count in sorted(dropped.items()):
+        print(f"dropped {count}: {source}")
+    print(f"{sum(dropped.values())} record(s) dropped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
