@@ -36,7 +36,7 @@ from clearspec.transition import step
 from clearspec_tools.examples import crash_scenario, example_genesis, example_scenario
 from clearspec_tools.vectors.case import FORMAT, SUITE_VERSION, ParamsCache, answer
 from clearspec_tools.vectors.codec import digest, encode_action, encode_params, encode_state
-from clearspec_tools.vectors.record import read_corpus
+from clearspec_tools.vectors.record import CORPUS, read_corpus
 from clearspec_tools.vectors.rules import ERROR_RULES, rule_sort_key, rules_of
 
 INDEX_FORMAT = "clearspec-vectors/1"
@@ -100,9 +100,9 @@ def _slug(text: str) -> str:
 # --- sources ------------------------------------------------------------------------------
 
 
-def unit_drafts() -> Iterator[Draft]:
+def unit_drafts(corpus: Path = CORPUS) -> Iterator[Draft]:
     """The recorded situations of the unit and stateful tests."""
-    params, records = read_corpus()
+    params, records = read_corpus(corpus)
     for record in records:
         source = record["source"]
         path, _, test = source.partition("::")

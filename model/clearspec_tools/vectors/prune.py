@@ -31,8 +31,8 @@ def prune(path: Path = CORPUS) -> Counter[str]:
     cache = ParamsCache()
     dropped: Counter[str] = Counter()
     kept = []
-    # unit_drafts reads the committed corpus in its order: one draft per record.
-    for record, draft in zip(records, unit_drafts(), strict=True):
+    # One draft per record, in the corpus's order.
+    for record, draft in zip(records, unit_drafts(path), strict=True):
         try:
             build_case(draft, cache)
         except GeneratorError:
