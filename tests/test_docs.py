@@ -91,7 +91,7 @@ def _vector_suite(folder: Path) -> None:
                 "sha256": hashlib.sha256(body).hexdigest(),
             }
         )
-    index = {"format": "clearspec-vectors/1", "suite_version": "0.2.0", "count": 2, "cases": cases}
+    index = {"format": "clearspec-vectors/1", "suite_version": "0.3.0", "count": 2, "cases": cases}
     (folder / "index.json").write_text(json.dumps(index))
 
 

@@ -8,5 +8,5 @@ from clearspec.state import Ledger, genesis
 from clearspec.transition import Outcome, apply, step
 
 __all__ = ["ClearingError", "ErrorCode", "Ledger", "Outcome", "apply", "genesis", "step"]
-__version__ = "0.2.0"
-SPEC_VERSION = "0.2.0"
+__version__ = "0.3.0"
+SPEC_VERSION = "0.3.0"
