@@ -309,6 +309,42 @@ def test_a_broken_invariant_module_is_exit_2_before_any_proof(
     refused(capsys, words, "prove", "--only", "deposit", "--quiet", "--no-cache", "--invariants", str(module))
 
 
+# Modules that never end, at import or while a condition is built (one catching
+# every exception too, which a SIGALRM could not stop), or end the process itself.
+ENDLESS = {
+    "loop-at-import": (
+        "while True:\n    try:\n        pass\n    except BaseException:\n        pass\n",
+        "still running after 1 s while importing it",
+    ),
+    "huge-power-at-import": ("x = 2 ** 10 ** 10\n", "still running after 1 s while importing it"),
+    "loop-in-condition": (
+        "def spin(ledger):\n    while True:\n        pass\nregister_invariant('spin', 'X-1', spin)\n",
+        "still running after 1 s while building the condition of invariant 'spin'",
+    ),
+    "os-exit-at-import": ("import os\nos._exit(0)\n", "ended the process while importing it"),
+}
+
+
+@pytest.mark.parametrize("name", list(ENDLESS))
+@pytest.mark.usefixtures("clean_registry")
+def test_an_invariant_module_that_never_ends_is_exit_2_naming_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    source, words = ENDLESS[name]
+    module = tmp_path / f"{name.replace('-', '_')}.py"
+    module.write_text("from clearspec_proofs.invariants import register_invariant\n" + source)
+    argv = ("prove", "--only", "deposit", "--quiet", "--no-cache", "--invariants", str(module))
+    refused(capsys, f"invariant module {module}: {words}", *argv, "--invariants-timeout", "1")
+    assert not [i for i in invariants._REGISTERED if i.name == "spin"]  # nothing loaded here
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e999", "86401", "x"])
+def test_the_invariants_timeout_is_a_finite_positive_bound(
+    capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    refused(capsys, "--invariants-timeout: expected seconds", "prove", "--invariants-timeout", value)
+
+
 # --- standard output closed or full --------------------------------------------------------------
 
 

@@ -17,11 +17,20 @@ from clearspec.params_file import MAX_FILE_BYTES, load_params, params_to_json
 from clearspec.render import describe, ledger_json, ledger_table
 from clearspec.transition import step
 from clearspec_proofs.crosshair_cli import add_commands as add_crosshair_commands
-from clearspec_proofs.invariants import InvariantModuleError, check_invariants, load_invariant_modules
+from clearspec_proofs.invariant_guard import DEFAULT_SECONDS as INVARIANTS_SECONDS
+from clearspec_proofs.invariant_guard import load_and_check
+from clearspec_proofs.invariants import InvariantModuleError
 from clearspec_proofs.mutation_cli import add_commands as add_mutation_commands
 from clearspec_proofs.safe_region_cli import add_commands as add_safe_region_commands
 from clearspec_tools.examples import crash_scenario, example_genesis, example_params, example_scenario
-from clearspec_tools.inputs import InputError, output_folder, read_bytes, rlimit_option, workers_option
+from clearspec_tools.inputs import (
+    InputError,
+    output_folder,
+    read_bytes,
+    rlimit_option,
+    seconds_option,
+    workers_option,
+)
 from clearspec_tools.simulate.cli import add_commands as add_simulate_commands
 from clearspec_tools.vectors.cli import add_commands as add_vector_commands
 
@@ -71,9 +80,9 @@ def _run_prove(args: argparse.Namespace) -> int:
         print(f"clearspec: --counterexamples {folder}: not a folder", file=sys.stderr)
         return 2
     # A designer's module is loaded and each of its conditions tried on a symbolic
-    # ledger here, so a broken one is bad input before any worker starts.
-    load_invariant_modules(tuple(args.invariants))
-    check_invariants(params)
+    # ledger here, so a broken one is bad input before any worker starts; one that
+    # does not end within --invariants-timeout too.
+    load_and_check(tuple(args.invariants), params, args.invariants_timeout)
     # Counterexamples carry a conformance case's inputs, in the wire format the
     # prover does not know: the workers started below load this codec by name.
     os.environ[VECTOR_CODEC_ENV] = CODEC_NAME
@@ -173,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="a module name or .py file that calls register_invariant (repeatable)",
+    )
+    prove.add_argument(
+        "--invariants-timeout",
+        metavar="S",
+        type=seconds_option,
+        default=INVARIANTS_SECONDS,
+        help="seconds an --invariants module may take to import and build its conditions "
+        f"(default {INVARIANTS_SECONDS:g})",
     )
     prove.add_argument(
         "--counterexamples",

@@ -168,6 +168,21 @@ def workers_option(text: str) -> int:
 
 
 workers_option.__name__ = "workers"
+MAX_SECONDS = 86_400.0  # a bound beyond a day is a typo (and inf never ends)
+
+
+def seconds_option(text: str) -> float:
+    """A time bound in seconds: finite, above 0, at most a day."""
+    try:
+        value = float(text.strip()) if len(text) <= 40 else math.nan
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_SECONDS:  # nan fails too
+        raise argparse.ArgumentTypeError(f"expected seconds within 0..{MAX_SECONDS:g}, got {text[:40]!r}")
+    return value
+
+
+seconds_option.__name__ = "seconds"
 rlimit_option = int_range(1, MAX_Z3_RLIMIT)
 grid_option = int_range(2, MAX_GRID)
 
