@@ -26,6 +26,7 @@ from clearspec_tools.examples import crash_scenario, example_genesis, example_pa
 from clearspec_tools.inputs import (
     InputError,
     output_folder,
+    path_kind,
     read_bytes,
     rlimit_option,
     seconds_option,
@@ -75,7 +76,7 @@ def _run_prove(args: argparse.Namespace) -> int:
     if args.cache_dir is not None and not args.no_cache:
         output_folder(args.cache_dir, "--cache-dir")  # a cache that cannot be written is bad input
     folder = Path(args.counterexamples)
-    if folder.exists() and not folder.is_dir():
+    if path_kind(folder, "--counterexamples") not in ("missing", "folder"):
         # Checked before the proof, so a bad folder does not cost a whole run.
         print(f"clearspec: --counterexamples {folder}: not a folder", file=sys.stderr)
         return 2
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 OUTPUT_LOST = 1  # standard output closed or full: the exit status of a quiet stop
+INTERRUPTED = 128 + 2  # SIGINT, as a shell reports a command it interrupted
 
 
 def _silence_stdout() -> None:
@@ -229,7 +231,8 @@ def _silence_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clearspec`` command. Bad input exits 2 with its code;
-    a closed or full standard output ends the command quietly with status 1."""
+    a closed or full standard output ends the command quietly with status 1; an
+    interrupt (Ctrl-C) with a one-line message and status 130."""
     args = build_parser().parse_args(argv)
     try:
         status = int(args.handler(args))
@@ -243,6 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()  # a reader such as `head` went away: nothing left to say
         return OUTPUT_LOST
+    except KeyboardInterrupt:  # Ctrl-C: the user asked to stop, not a defect
+        print("clearspec: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EPIPE):
             raise

@@ -198,18 +198,41 @@ def _probe_writable(folder: Path, what: str) -> None:
         raise InputError(f"{what} {folder}: cannot write there: {error.strerror}") from None
 
 
+def _shown(path: Path | str) -> str:
+    """A path as a message shows it: a 5,000-character one clipped."""
+    text = str(path)
+    return text if len(text) <= 160 else text[:160] + "..."
+
+
+def path_kind(path: Path, what: str) -> str:
+    """``missing``, ``folder``, ``file`` or ``other`` (a device, FIFO, socket); a path
+    the system cannot even look up (a name over 255 bytes, a path over PATH_MAX, a
+    symlink loop, no permission) is an :class:`InputError`, never an OSError."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "missing"
+    except NotADirectoryError:
+        raise InputError(f"{what} {_shown(path)}: a part of the path is a file, not a folder") from None
+    except OSError as error:
+        raise InputError(f"{what} {_shown(path)}: {error.strerror}") from None
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
 def output_folder(text: str, what: str) -> Path:
     """A folder to write into, created if missing: never the current folder by an empty
     path, never a file, a device or a place nothing can be written."""
     if not text.strip():
         raise InputError(f"{what}: an empty path (write '.' for the current folder)")
     folder = Path(text)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{what} {folder}: exists and is not a folder")
+    if path_kind(folder, what) not in ("missing", "folder"):
+        raise InputError(f"{what} {_shown(folder)}: exists and is not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise InputError(f"{what} {folder}: cannot create the folder: {error.strerror}") from None
+        raise InputError(f"{what} {_shown(folder)}: cannot create the folder: {error.strerror}") from None
     _probe_writable(folder, what)
     return folder
 
@@ -220,14 +243,15 @@ def output_file(text: str, what: str, suffix: str) -> Path:
     if not text.strip():
         raise InputError(f"{what}: an empty path")
     path = Path(text)
-    if path.is_dir():
-        raise InputError(f"{what} {path}: is a folder, expected a file name ending in {suffix}")
+    kind = path_kind(path, what)
+    if kind == "folder":
+        raise InputError(f"{what} {_shown(path)}: is a folder, expected a file name ending in {suffix}")
     if path.suffix.lower() != suffix:
-        raise InputError(f"{what} {path}: expected a file name ending in {suffix}")
-    if path.exists() and not path.is_file():
-        raise InputError(f"{what} {path}: exists and is not a regular file")
+        raise InputError(f"{what} {_shown(path)}: expected a file name ending in {suffix}")
+    if kind == "other":
+        raise InputError(f"{what} {_shown(path)}: exists and is not a regular file")
     parent = path.parent
-    if not parent.is_dir():
-        raise InputError(f"{what} {path}: the folder {parent} does not exist")
+    if path_kind(parent, what) != "folder":
+        raise InputError(f"{what} {_shown(path)}: the folder {_shown(parent)} does not exist")
     _probe_writable(parent, what)
     return path

@@ -43,24 +43,32 @@ def load_and_check(specs: Sequence[str], params: ProtocolParams, seconds: float 
 
 def _trial(specs: tuple[str, ...], params: ProtocolParams, report: int) -> int:
     """The child's work: each step announced on ``report`` before it starts."""
+    step = ["importing it", specs[0]]
 
     def say(line: str) -> None:
         os.write(report, (line.replace("\n", " ") + "\n").encode("utf-8", "replace"))
 
+    def announce(doing: str, spec: str) -> None:
+        step[:] = [doing, spec]
+        say(f"step {doing}|{spec}")
+
     origin: dict[str, str] = {}
+
+    def before(invariant: Invariant) -> None:
+        spec = origin.get(invariant.name, specs[0])
+        announce(f"building the condition of invariant {invariant.name!r}", spec)
+
     try:
         for spec in specs:
-            say(f"step importing it|{spec}")
+            announce("importing it", spec)
             for name in load_invariant_modules((spec,)):
                 origin[name] = spec
-
-        def before(invariant: Invariant) -> None:
-            spec = origin.get(invariant.name, specs[0])
-            say(f"step building the condition of invariant {invariant.name!r}|{spec}")
-
         check_invariants(params, before=before)
     except InvariantModuleError as error:
         say(f"error {error}")
+        return 2
+    except BaseException as error:  # KeyboardInterrupt, GeneratorExit: not caught on the way
+        say(f"error invariant module {step[1]}: {type(error).__name__}: {error} while {step[0]}")
         return 2
     say("done")
     return 0
