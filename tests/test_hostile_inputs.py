@@ -266,6 +266,46 @@ def test_prove_output_paths_are_checked_before_the_proof(
     )
 
 
+LONG_NAME = "x" * 300  # a name over 255 bytes
+LONG_PATH = "/".join(["d"] * 3000)  # a path over PATH_MAX
+
+
+@pytest.mark.parametrize("target", [LONG_NAME, LONG_PATH], ids=["name-too-long", "path-too-long"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "--quiet", "--no-plots", "--out"],
+        ["sweep", "--quiet", "--vary", "premium_ppm=1", "--out"],
+        ["vectors", "generate", "--quiet", "--out"],
+        ["params", "safe", "--param", "maintenance", "--plot"],
+        ["prove", "--only", "deposit", "--quiet", "--counterexamples"],
+        ["prove", "--only", "deposit", "--quiet", "--cache-dir"],
+    ],
+    ids=lambda argv: " ".join(argv[:2]) + " " + argv[-1],
+)
+def test_an_output_path_the_system_cannot_look_up_is_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], target: str
+) -> None:
+    path = str(tmp_path / target) + (".png" if argv[0] == "params" else "")
+    refused(capsys, "File name too long", *argv, path)
+
+
+def test_a_price_file_name_too_long_is_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    argv = ["simulate", "--quiet", "--no-plots", "--out", str(tmp_path / "out")]
+    refused(capsys, "File name too long", *argv, f"BTC-USD={tmp_path / LONG_NAME}")
+
+
+def test_an_interrupt_is_one_line_and_status_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("clearspec_tools.cli._run_example", interrupted)
+    status, err = run(capsys, "example")
+    assert (status, err) == (130, "clearspec: interrupted\n")
+
+
 # --- a designer's invariant module ---------------------------------------------------------------
 
 

@@ -210,10 +210,8 @@ def path_kind(path: Path, what: str) -> str:
     symlink loop, no permission) is an :class:`InputError`, never an OSError."""
     try:
         mode = path.stat().st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # under a file: cannot exist, creating it says why
         return "missing"
-    except NotADirectoryError:
-        raise InputError(f"{what} {_shown(path)}: a part of the path is a file, not a folder") from None
     except OSError as error:
         raise InputError(f"{what} {_shown(path)}: {error.strerror}") from None
     if stat.S_ISDIR(mode):
