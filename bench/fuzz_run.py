@@ -168,6 +168,10 @@ def _run_process(case: Case, timeout: float, work: Path, out: Path, err: Path) -
     signalled once it has started (``signal:N``); returns the status and whether
     the signal was sent while it ran."""
     how, _, arg = case.process.partition(":")
+    # A campaign started in the background (nohup, &) ignores SIGINT, and an ignored
+    # signal stays ignored across exec: the command would never see the one sent.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     command = [sys.executable, "-m", "clearspec_tools.cli", *case.argv]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(_package_roots())}
     deadline = time.monotonic() + timeout
