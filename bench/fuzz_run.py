@@ -33,6 +33,12 @@ from bench.fuzz_inputs import Case
 
 TRACEBACK = "Traceback (most recent call last)"
 _PARSER: list[Any] = []  # the CLI's parser, built once before the forks
+# How the interpreter's standard output and error encode what UTF-8 cannot (they
+# depend on the locale): the forked children's streams do the same.
+_ERRORS = (
+    getattr(sys.__stdout__, "errors", None) or "strict",
+    getattr(sys.__stderr__, "errors", None) or "backslashreplace",
+)
 
 
 def prepare() -> None:
@@ -111,8 +117,9 @@ def _run_forked(case: Case, timeout: float, out: Path, err: Path) -> int | None:
                 os.dup2(i.fileno(), 0)
                 os.dup2(o.fileno(), 1)
                 os.dup2(e.fileno(), 2)
-            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the child's own stdout
-            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+            # The child's own streams, encoded as the interpreter's own would be.
+            sys.stdout = open(1, "w", errors=_ERRORS[0], closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", errors=_ERRORS[1], closefd=False)  # noqa: SIM115
             from clearspec_tools import cli
 
             if _PARSER:

@@ -295,6 +295,29 @@ def test_a_price_file_name_too_long_is_exit_2(capsys: pytest.CaptureFixture[str]
     refused(capsys, "File name too long", *argv, f"BTC-USD={tmp_path / LONG_NAME}")
 
 
+def test_a_path_with_bytes_not_utf8_is_echoed_back_under_a_strict_stdout(tmp_path: Path) -> None:
+    # Outside the C locale Python's standard output is strict UTF-8; the byte 0xff of
+    # a path given on the command line must come back as itself, not as a traceback.
+    prices = tmp_path / "btc.csv"
+    prices.write_text(
+        HEADER + "".join(f"2024-08-05T00:0{i}:00Z,60000,60100,59900,60050,1\n" for i in range(4))
+    )
+    out = os.fsencode(tmp_path) + b"/a\xffb"
+    argv = [b"simulate", b"--accounts", b"2", b"--bars", b"3", b"--no-plots", b"--quiet", b"--out", out]
+    command = [
+        os.fsencode(sys.executable),
+        b"-m",
+        b"clearspec_tools.cli",
+        *argv,
+        b"BTC-USD=" + os.fsencode(prices),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"a\xffb" in done.stdout and os.path.isdir(out)
+
+
 def test_an_interrupt_is_one_line_and_status_130(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -229,10 +230,21 @@ def _silence_stdout() -> None:
         pass
 
 
+def _echo_bytes_as_given() -> None:
+    """A path given with bytes that are not UTF-8 (``--out $'a\\xff'``) reaches Python as
+    surrogates; printing it back must write the same bytes, not raise
+    UnicodeEncodeError as a strict standard output does outside the C locale."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and sys.stdout.errors == "strict":
+        with contextlib.suppress(ValueError, OSError):  # closed or detached: nothing will be printed
+            reconfigure(errors="surrogateescape")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clearspec`` command. Bad input exits 2 with its code;
     a closed or full standard output ends the command quietly with status 1; an
     interrupt (Ctrl-C) with a one-line message and status 130."""
+    _echo_bytes_as_given()
     args = build_parser().parse_args(argv)
     try:
         status = int(args.handler(args))
