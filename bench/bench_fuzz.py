@@ -29,11 +29,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.fuzz_inputs import Inputs
+from bench.fuzz_inputs import Case, Inputs
 from bench.fuzz_run import prepare, run_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,9 +103,12 @@ def campaign(
     keep_results: bool = True,
     on_bad: Callable[[dict[str, Any]], None] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    replay: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Run the fixed cases and enough drawn ones to make ``inputs``; counts per kind
-    and outcome, and every case that is not a clear error or a success."""
+    and outcome, and every case that is not a clear error or a success. With
+    ``replay`` (names such as ``drawn-2643``), run only those cases of the same
+    seed: the inputs are drawn exactly as before, the others not run."""
     os.environ.pop("CLEARSPEC_SLOW_CHECKS", None)
     _preload()
     results: list[dict[str, Any]] = []
@@ -155,7 +158,11 @@ def campaign(
             total = max(inputs, len(fixed))
             bar = Progress(total, progress)
             # Drawn one at a time: a case's files exist only while it runs.
-            for done, case in enumerate(itertools.chain(fixed, source.drawn(total - len(fixed))), 1):
+            cases: Iterator[Case] = itertools.chain(fixed, source.drawn(total - len(fixed)))
+            if replay:
+                last = max((_drawn_index(name) for name in replay), default=-1)
+                cases = (c for c in itertools.chain(fixed, source.drawn(last + 1)) if _case_id(c) in replay)
+            for done, case in enumerate(cases, 1):
                 result = run_case(case, timeout, work)
                 for path in case.scratch:
                     _remove(path)
@@ -177,6 +184,17 @@ def campaign(
     return {**summary(), "complete": True, "results": results}
 
 
+def _case_id(case: Case) -> str:
+    """``drawn-N`` for a drawn case (its name goes on with what was edited), else the name."""
+    head = case.name.split(":", 1)[0]
+    return "-".join(head.split("-")[:2]) if head.startswith("drawn-") else case.name
+
+
+def _drawn_index(name: str) -> int:
+    parts = name.split("-")
+    return int(parts[1]) if name.startswith("drawn-") and len(parts) > 1 and parts[1].isdigit() else -1
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -194,6 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed of the drawn inputs (1)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per input (60)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on standard error")
+    parser.add_argument(
+        "--replay",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this case of the seed's campaign (drawn-N or a fixed case's name; repeatable); "
+        "nothing is written",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "fuzz.json"))
     args = parser.parse_args(argv)
 
@@ -216,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps({k: v for k, v in data.items() if k != "results"}, indent=1) + "\n"
         )
 
+    if args.replay:
+        data = campaign(args.seed, count, args.timeout, keep_results=True, replay=frozenset(args.replay))
+        for result in data["results"]:
+            print(f"{result['outcome']:<13} {result['kind']} {result['name']}: {result['message']}")
+        return 1 if data["bad"] or len(data["results"]) != len(set(args.replay)) else 0
     data = campaign(
         args.seed,
         count,
