@@ -57,7 +57,7 @@ def run_case(case: Case, timeout: float, work: Path) -> dict[str, Any]:
         status, signalled = _run_process(case, timeout, work, out, err)
     else:
         status, signalled = _run_forked(case, timeout, out, err), False
-    stderr = err.read_text(errors="replace")[-4000:] if err.exists() else ""
+    stderr = _tail(err)
     outcome = classify(case, status, stderr, _says(out), signalled)
     return {
         "kind": case.kind,
@@ -95,6 +95,16 @@ def _plain(case: Case, status: int, stderr: str, stdout_says: bool) -> str:
     if status == 0:
         return "wrong-success" if case.must_fail else "success"
     return "clear-error" if stderr.strip() or stdout_says else "traceback"
+
+
+def _tail(path: Path, limit: int = 1 << 20) -> str:
+    """The last ``limit`` bytes of standard error: a traceback's header and a long
+    message's first words are both in them."""
+    if not path.exists():
+        return ""
+    with open(path, "rb") as stream:
+        stream.seek(max(0, path.stat().st_size - limit))
+        return stream.read().decode("utf-8", "replace")
 
 
 def _says(path: Path) -> bool:

@@ -35,31 +35,38 @@ class InputError(Exception):
 # --- files read -------------------------------------------------------------------------------
 
 
+def _shown(path: Path | str) -> str:
+    """A path as a message shows it: a 5,000-character one clipped."""
+    text = str(path)
+    return text if len(text) <= 160 else text[:160] + "..."
+
+
 def read_bytes(path: str | Path, what: str, limit: int) -> bytes:
     """A regular file's bytes, at most ``limit``: never a device, FIFO, socket or folder
     (``/dev/zero`` never ends, a FIFO may never be written)."""
     text = str(path)
+    shown = _shown(text)
     if not text:
         raise InputError(f"{what}: an empty path")
     try:
         info = os.stat(text)
     except FileNotFoundError:
-        raise InputError(f"{what} {text}: no such file") from None
+        raise InputError(f"{what} {shown}: no such file") from None
     except OSError as error:
-        raise InputError(f"{what} {text}: {error.strerror}") from None
+        raise InputError(f"{what} {shown}: {error.strerror}") from None
     if stat.S_ISDIR(info.st_mode):
-        raise InputError(f"{what} {text}: is a folder, expected a regular file")
+        raise InputError(f"{what} {shown}: is a folder, expected a regular file")
     if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{what} {text}: a device, FIFO or socket, expected a regular file")
+        raise InputError(f"{what} {shown}: a device, FIFO or socket, expected a regular file")
     if info.st_size > limit:
-        raise InputError(f"{what} {text}: {info.st_size} bytes, more than the limit of {limit}")
+        raise InputError(f"{what} {shown}: {info.st_size} bytes, more than the limit of {limit}")
     try:
         with open(text, "rb") as stream:
             data = stream.read(limit + 1)
     except OSError as error:
-        raise InputError(f"{what} {text}: {error.strerror}") from None
+        raise InputError(f"{what} {shown}: {error.strerror}") from None
     if len(data) > limit:  # it grew while being read
-        raise InputError(f"{what} {text}: more than the limit of {limit} bytes")
+        raise InputError(f"{what} {shown}: more than the limit of {limit} bytes")
     return data
 
 
@@ -196,12 +203,6 @@ def _probe_writable(folder: Path, what: str) -> None:
             pass
     except OSError as error:
         raise InputError(f"{what} {folder}: cannot write there: {error.strerror}") from None
-
-
-def _shown(path: Path | str) -> str:
-    """A path as a message shows it: a 5,000-character one clipped."""
-    text = str(path)
-    return text if len(text) <= 160 else text[:160] + "..."
 
 
 def path_kind(path: Path, what: str) -> str:
