@@ -24,6 +24,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -137,8 +138,10 @@ def campaign(
             # This process and every child, user and system: what the campaign costs
             # a core, whatever else the machine was running.
             "cpu_seconds": round(sum(cpu[:4]) - sum(cpu_before[:4]), 1),
-            "slowest": [{k: r[k] for k in ("kind", "name", "outcome", "seconds")} for r in slowest],
-            "bad": bad,
+            "slowest": [
+                _scrubbed({k: r[k] for k in ("kind", "name", "outcome", "seconds")}) for r in slowest
+            ],
+            "bad": [_scrubbed(r) for r in bad],
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         }
@@ -182,6 +185,15 @@ def campaign(
             os.chdir(cwd)
             gc.unfreeze()
     return {**summary(), "complete": True, "results": results}
+
+
+def _scrubbed(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with the scratch folder's machine path written ``<work>``: the
+    committed figures do not depend on where the campaign ran."""
+    scrubbed: dict[str, Any] = json.loads(
+        re.sub(r"/[^\"]*?/clearspec-fuzz-[a-z0-9_]+", "<work>", json.dumps(result))
+    )
+    return scrubbed
 
 
 def _case_id(case: Case) -> str:
