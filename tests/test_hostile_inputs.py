@@ -266,6 +266,69 @@ def test_prove_output_paths_are_checked_before_the_proof(
     )
 
 
+LONG_NAME = "x" * 300  # a name over 255 bytes
+LONG_PATH = "/".join(["d"] * 3000)  # a path over PATH_MAX
+
+
+@pytest.mark.parametrize("target", [LONG_NAME, LONG_PATH], ids=["name-too-long", "path-too-long"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "--quiet", "--no-plots", "--out"],
+        ["sweep", "--quiet", "--vary", "premium_ppm=1", "--out"],
+        ["vectors", "generate", "--quiet", "--out"],
+        ["params", "safe", "--param", "maintenance", "--plot"],
+        ["prove", "--only", "deposit", "--quiet", "--counterexamples"],
+        ["prove", "--only", "deposit", "--quiet", "--cache-dir"],
+    ],
+    ids=lambda argv: " ".join(argv[:2]) + " " + argv[-1],
+)
+def test_an_output_path_the_system_cannot_look_up_is_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], target: str
+) -> None:
+    path = str(tmp_path / target) + (".png" if argv[0] == "params" else "")
+    refused(capsys, "File name too long", *argv, path)
+
+
+def test_a_price_file_name_too_long_is_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    argv = ["simulate", "--quiet", "--no-plots", "--out", str(tmp_path / "out")]
+    refused(capsys, "File name too long", *argv, f"BTC-USD={tmp_path / LONG_NAME}")
+
+
+def test_a_path_with_bytes_not_utf8_is_echoed_back_under_a_strict_stdout(tmp_path: Path) -> None:
+    # Outside the C locale Python's standard output is strict UTF-8; the byte 0xff of
+    # a path given on the command line must come back as itself, not as a traceback.
+    prices = tmp_path / "btc.csv"
+    prices.write_text(
+        HEADER + "".join(f"2024-08-05T00:0{i}:00Z,60000,60100,59900,60050,1\n" for i in range(4))
+    )
+    out = os.fsencode(tmp_path) + b"/a\xffb"
+    argv = [b"simulate", b"--accounts", b"2", b"--bars", b"3", b"--no-plots", b"--quiet", b"--out", out]
+    command = [
+        os.fsencode(sys.executable),
+        b"-m",
+        b"clearspec_tools.cli",
+        *argv,
+        b"BTC-USD=" + os.fsencode(prices),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"a\xffb" in done.stdout and os.path.isdir(out)
+
+
+def test_an_interrupt_is_one_line_and_status_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("clearspec_tools.cli._run_example", interrupted)
+    status, err = run(capsys, "example")
+    assert (status, err) == (130, "clearspec: interrupted\n")
+
+
 # --- a designer's invariant module ---------------------------------------------------------------
 
 
@@ -307,6 +370,42 @@ def test_a_broken_invariant_module_is_exit_2_before_any_proof(
     module = tmp_path / f"{name.replace('-', '_')}.py"
     module.write_text("from clearspec_proofs.invariants import register_invariant\n" + source)
     refused(capsys, words, "prove", "--only", "deposit", "--quiet", "--no-cache", "--invariants", str(module))
+
+
+# Modules that never end, at import or while a condition is built (one catching
+# every exception too, which a SIGALRM could not stop), or end the process itself.
+ENDLESS = {
+    "loop-at-import": (
+        "while True:\n    try:\n        pass\n    except BaseException:\n        pass\n",
+        "still running after 1 s while importing it",
+    ),
+    "huge-power-at-import": ("x = 2 ** 10 ** 10\n", "still running after 1 s while importing it"),
+    "loop-in-condition": (
+        "def spin(ledger):\n    while True:\n        pass\nregister_invariant('spin', 'X-1', spin)\n",
+        "still running after 1 s while building the condition of invariant 'spin'",
+    ),
+    "os-exit-at-import": ("import os\nos._exit(0)\n", "ended the process while importing it"),
+}
+
+
+@pytest.mark.parametrize("name", list(ENDLESS))
+@pytest.mark.usefixtures("clean_registry")
+def test_an_invariant_module_that_never_ends_is_exit_2_naming_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    source, words = ENDLESS[name]
+    module = tmp_path / f"{name.replace('-', '_')}.py"
+    module.write_text("from clearspec_proofs.invariants import register_invariant\n" + source)
+    argv = ("prove", "--only", "deposit", "--quiet", "--no-cache", "--invariants", str(module))
+    refused(capsys, f"invariant module {module}: {words}", *argv, "--invariants-timeout", "1")
+    assert not [i for i in invariants._REGISTERED if i.name == "spin"]  # nothing loaded here
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e999", "86401", "x"])
+def test_the_invariants_timeout_is_a_finite_positive_bound(
+    capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    refused(capsys, "--invariants-timeout: expected seconds", "prove", "--invariants-timeout", value)
 
 
 # --- standard output closed or full --------------------------------------------------------------

@@ -457,6 +457,44 @@ def test_adapter_process_answers_garbage_requests_and_goes_on() -> None:
     ]
 
 
+def _served(data: bytes) -> tuple[int, list[dict[str, Any]]]:
+    import io
+
+    from clearspec_tools.vectors.adapter import serve
+
+    out = io.BytesIO()
+    status = serve(io.BytesIO(data), out)
+    return status, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_adapter_refuses_a_request_line_over_the_runners_line_limit_and_stops() -> None:
+    from clearspec_tools.vectors.protocol import MAX_LINE
+
+    hello = json.dumps({"cmd": "hello", "protocol": 1}).encode() + b"\n"
+    # One byte over the limit before the newline: refused, and the hello after it never read.
+    status, answers = _served(b"[" * (MAX_LINE + 1) + b"\n" + hello)
+    assert status == 2
+    assert answers == [
+        {"seq": None, "error": "MALFORMED_INPUT", "detail": f"a request line longer than {MAX_LINE} bytes"}
+    ]
+    # At the limit: read whole (not JSON, so refused as such), and the exchange goes on.
+    status, answers = _served(b" " * MAX_LINE + b"\n" + hello)
+    assert status == 0
+    assert answers[0]["detail"] == "a request line is one JSON object"
+    assert answers[1]["hello"] is True
+
+
+def test_adapter_process_exits_2_on_an_endless_request_line() -> None:
+    import subprocess
+
+    from clearspec_tools.vectors.protocol import MAX_LINE
+
+    done = subprocess.run(reference_command(), input=b"x" * (MAX_LINE + 10), capture_output=True, timeout=60)
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["error"] == "MALFORMED_INPUT"
+    assert b"request line longer than" in done.stderr and b"Traceback" not in done.stderr
+
+
 def _write_suite_dir(folder: Path, cases: list[dict[str, Any]]) -> None:
     """The VEC-1 layout, as the generator writes it."""
     entries = []

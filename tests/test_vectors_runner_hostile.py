@@ -9,6 +9,7 @@ timeout and keeps only a bounded tail of what it read.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -154,3 +155,24 @@ def running(pid: int) -> bool:
         return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+@pytest.mark.parametrize("version", [[], {}, 1, None])
+def test_a_case_whose_suite_version_is_not_text_is_refused_by_line(
+    tmp_path: Path, bundle: Path, version: object
+) -> None:
+    from clearspec_tools.vectors.runner import SuiteError
+
+    case = json.loads(bundle.read_text().splitlines()[0])
+    case["suite_version"] = version
+    broken = tmp_path / "bundle.jsonl"
+    broken.write_text(json.dumps(case) + "\n")
+    with pytest.raises(SuiteError, match=r"bundle.jsonl:1: suite_version must be a string"):
+        load_suite(broken)
+
+
+def test_a_suite_path_over_255_bytes_is_not_there(tmp_path: Path) -> None:
+    from clearspec_tools.vectors.runner import SuiteError
+
+    with pytest.raises(SuiteError, match="no such file or directory"):
+        load_suite(tmp_path / ("x" * 300))

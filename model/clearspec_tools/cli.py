@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -17,11 +18,21 @@ from clearspec.params_file import MAX_FILE_BYTES, load_params, params_to_json
 from clearspec.render import describe, ledger_json, ledger_table
 from clearspec.transition import step
 from clearspec_proofs.crosshair_cli import add_commands as add_crosshair_commands
-from clearspec_proofs.invariants import InvariantModuleError, check_invariants, load_invariant_modules
+from clearspec_proofs.invariant_guard import DEFAULT_SECONDS as INVARIANTS_SECONDS
+from clearspec_proofs.invariant_guard import load_and_check
+from clearspec_proofs.invariants import InvariantModuleError
 from clearspec_proofs.mutation_cli import add_commands as add_mutation_commands
 from clearspec_proofs.safe_region_cli import add_commands as add_safe_region_commands
 from clearspec_tools.examples import crash_scenario, example_genesis, example_params, example_scenario
-from clearspec_tools.inputs import InputError, output_folder, read_bytes, rlimit_option, workers_option
+from clearspec_tools.inputs import (
+    InputError,
+    output_folder,
+    path_kind,
+    read_bytes,
+    rlimit_option,
+    seconds_option,
+    workers_option,
+)
 from clearspec_tools.simulate.cli import add_commands as add_simulate_commands
 from clearspec_tools.vectors.cli import add_commands as add_vector_commands
 
@@ -66,14 +77,14 @@ def _run_prove(args: argparse.Namespace) -> int:
     if args.cache_dir is not None and not args.no_cache:
         output_folder(args.cache_dir, "--cache-dir")  # a cache that cannot be written is bad input
     folder = Path(args.counterexamples)
-    if folder.exists() and not folder.is_dir():
+    if path_kind(folder, "--counterexamples") not in ("missing", "folder"):
         # Checked before the proof, so a bad folder does not cost a whole run.
         print(f"clearspec: --counterexamples {folder}: not a folder", file=sys.stderr)
         return 2
     # A designer's module is loaded and each of its conditions tried on a symbolic
-    # ledger here, so a broken one is bad input before any worker starts.
-    load_invariant_modules(tuple(args.invariants))
-    check_invariants(params)
+    # ledger here, so a broken one is bad input before any worker starts; one that
+    # does not end within --invariants-timeout too.
+    load_and_check(tuple(args.invariants), params, args.invariants_timeout)
     # Counterexamples carry a conformance case's inputs, in the wire format the
     # prover does not know: the workers started below load this codec by name.
     os.environ[VECTOR_CODEC_ENV] = CODEC_NAME
@@ -175,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a module name or .py file that calls register_invariant (repeatable)",
     )
     prove.add_argument(
+        "--invariants-timeout",
+        metavar="S",
+        type=seconds_option,
+        default=INVARIANTS_SECONDS,
+        help="seconds an --invariants module may take to import and build its conditions "
+        f"(default {INVARIANTS_SECONDS:g})",
+    )
+    prove.add_argument(
         "--counterexamples",
         metavar="DIR",
         default="out/counterexamples",
@@ -197,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 OUTPUT_LOST = 1  # standard output closed or full: the exit status of a quiet stop
+INTERRUPTED = 128 + 2  # SIGINT, as a shell reports a command it interrupted
 
 
 def _silence_stdout() -> None:
@@ -210,9 +230,21 @@ def _silence_stdout() -> None:
         pass
 
 
+def _echo_bytes_as_given() -> None:
+    """A path given with bytes that are not UTF-8 (``--out $'a\\xff'``) reaches Python as
+    surrogates; printing it back must write the same bytes, not raise
+    UnicodeEncodeError as a strict standard output does outside the C locale."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and sys.stdout.errors == "strict":
+        with contextlib.suppress(ValueError, OSError):  # closed or detached: nothing will be printed
+            reconfigure(errors="surrogateescape")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clearspec`` command. Bad input exits 2 with its code;
-    a closed or full standard output ends the command quietly with status 1."""
+    a closed or full standard output ends the command quietly with status 1; an
+    interrupt (Ctrl-C) with a one-line message and status 130."""
+    _echo_bytes_as_given()
     args = build_parser().parse_args(argv)
     try:
         status = int(args.handler(args))
@@ -226,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()  # a reader such as `head` went away: nothing left to say
         return OUTPUT_LOST
+    except KeyboardInterrupt:  # Ctrl-C: the user asked to stop, not a defect
+        print("clearspec: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EPIPE):
             raise

@@ -35,31 +35,38 @@ class InputError(Exception):
 # --- files read -------------------------------------------------------------------------------
 
 
+def _shown(path: Path | str) -> str:
+    """A path as a message shows it: a 5,000-character one clipped."""
+    text = str(path)
+    return text if len(text) <= 160 else text[:160] + "..."
+
+
 def read_bytes(path: str | Path, what: str, limit: int) -> bytes:
     """A regular file's bytes, at most ``limit``: never a device, FIFO, socket or folder
     (``/dev/zero`` never ends, a FIFO may never be written)."""
     text = str(path)
+    shown = _shown(text)
     if not text:
         raise InputError(f"{what}: an empty path")
     try:
         info = os.stat(text)
     except FileNotFoundError:
-        raise InputError(f"{what} {text}: no such file") from None
+        raise InputError(f"{what} {shown}: no such file") from None
     except OSError as error:
-        raise InputError(f"{what} {text}: {error.strerror}") from None
+        raise InputError(f"{what} {shown}: {error.strerror}") from None
     if stat.S_ISDIR(info.st_mode):
-        raise InputError(f"{what} {text}: is a folder, expected a regular file")
+        raise InputError(f"{what} {shown}: is a folder, expected a regular file")
     if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{what} {text}: a device, FIFO or socket, expected a regular file")
+        raise InputError(f"{what} {shown}: a device, FIFO or socket, expected a regular file")
     if info.st_size > limit:
-        raise InputError(f"{what} {text}: {info.st_size} bytes, more than the limit of {limit}")
+        raise InputError(f"{what} {shown}: {info.st_size} bytes, more than the limit of {limit}")
     try:
         with open(text, "rb") as stream:
             data = stream.read(limit + 1)
     except OSError as error:
-        raise InputError(f"{what} {text}: {error.strerror}") from None
+        raise InputError(f"{what} {shown}: {error.strerror}") from None
     if len(data) > limit:  # it grew while being read
-        raise InputError(f"{what} {text}: more than the limit of {limit} bytes")
+        raise InputError(f"{what} {shown}: more than the limit of {limit} bytes")
     return data
 
 
@@ -168,6 +175,21 @@ def workers_option(text: str) -> int:
 
 
 workers_option.__name__ = "workers"
+MAX_SECONDS = 86_400.0  # a bound beyond a day is a typo (and inf never ends)
+
+
+def seconds_option(text: str) -> float:
+    """A time bound in seconds: finite, above 0, at most a day."""
+    try:
+        value = float(text.strip()) if len(text) <= 40 else math.nan
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_SECONDS:  # nan fails too
+        raise argparse.ArgumentTypeError(f"expected seconds within 0..{MAX_SECONDS:g}, got {text[:40]!r}")
+    return value
+
+
+seconds_option.__name__ = "seconds"
 rlimit_option = int_range(1, MAX_Z3_RLIMIT)
 grid_option = int_range(2, MAX_GRID)
 
@@ -183,18 +205,33 @@ def _probe_writable(folder: Path, what: str) -> None:
         raise InputError(f"{what} {folder}: cannot write there: {error.strerror}") from None
 
 
+def path_kind(path: Path, what: str) -> str:
+    """``missing``, ``folder``, ``file`` or ``other`` (a device, FIFO, socket); a path
+    the system cannot even look up (a name over 255 bytes, a path over PATH_MAX, a
+    symlink loop, no permission) is an :class:`InputError`, never an OSError."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):  # under a file: cannot exist, creating it says why
+        return "missing"
+    except OSError as error:
+        raise InputError(f"{what} {_shown(path)}: {error.strerror}") from None
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
 def output_folder(text: str, what: str) -> Path:
     """A folder to write into, created if missing: never the current folder by an empty
     path, never a file, a device or a place nothing can be written."""
     if not text.strip():
         raise InputError(f"{what}: an empty path (write '.' for the current folder)")
     folder = Path(text)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{what} {folder}: exists and is not a folder")
+    if path_kind(folder, what) not in ("missing", "folder"):
+        raise InputError(f"{what} {_shown(folder)}: exists and is not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise InputError(f"{what} {folder}: cannot create the folder: {error.strerror}") from None
+        raise InputError(f"{what} {_shown(folder)}: cannot create the folder: {error.strerror}") from None
     _probe_writable(folder, what)
     return folder
 
@@ -205,14 +242,15 @@ def output_file(text: str, what: str, suffix: str) -> Path:
     if not text.strip():
         raise InputError(f"{what}: an empty path")
     path = Path(text)
-    if path.is_dir():
-        raise InputError(f"{what} {path}: is a folder, expected a file name ending in {suffix}")
+    kind = path_kind(path, what)
+    if kind == "folder":
+        raise InputError(f"{what} {_shown(path)}: is a folder, expected a file name ending in {suffix}")
     if path.suffix.lower() != suffix:
-        raise InputError(f"{what} {path}: expected a file name ending in {suffix}")
-    if path.exists() and not path.is_file():
-        raise InputError(f"{what} {path}: exists and is not a regular file")
+        raise InputError(f"{what} {_shown(path)}: expected a file name ending in {suffix}")
+    if kind == "other":
+        raise InputError(f"{what} {_shown(path)}: exists and is not a regular file")
     parent = path.parent
-    if not parent.is_dir():
-        raise InputError(f"{what} {path}: the folder {parent} does not exist")
+    if path_kind(parent, what) != "folder":
+        raise InputError(f"{what} {_shown(path)}: the folder {_shown(parent)} does not exist")
     _probe_writable(parent, what)
     return path

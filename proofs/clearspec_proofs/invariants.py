@@ -76,9 +76,10 @@ def _guarded(name: str, holds: Condition) -> Condition:
     return condition
 
 
-def check_invariants(params: ProtocolParams) -> None:
+def check_invariants(params: ProtocolParams, before: Callable[[Invariant], None] | None = None) -> None:
     """Try every registered condition on the prover's symbolic ledger for ``params``,
-    so a designer's broken invariant is reported before any proof starts."""
+    so a designer's broken invariant is reported before any proof starts
+    (``before`` is told of each one first: invariant_guard reports progress)."""
     if not _REGISTERED:
         return
     from clearspec_proofs.symbolic import build_world
@@ -86,6 +87,8 @@ def check_invariants(params: ProtocolParams) -> None:
     ledger = build_world(params).ledger
     with k.tracing():
         for invariant in _REGISTERED:
+            if before is not None:
+                before(invariant)
             invariant.holds(ledger)
 
 

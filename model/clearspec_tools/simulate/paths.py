@@ -25,6 +25,7 @@ than a market, and is refused with its line unless the caller opts in
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -302,6 +303,6 @@ def split_spec(spec: str, feeds: Sequence[str]) -> tuple[str, str]:
     feed, sep, file = spec.partition("=")
     if sep and feed in feeds:
         return feed, file
-    if sep and not Path(spec).exists():
+    if sep and not os.path.exists(spec):  # False, not an OSError, for a name too long
         raise PricePathError(f"{spec}: unknown feed {feed!r} (feeds: {', '.join(feeds)})")
     return infer_feed(spec, feeds), spec

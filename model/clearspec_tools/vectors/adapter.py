@@ -6,7 +6,9 @@ one JSON object per line, and answers each on standard output with
 --reference`` starts, and the model every other adapter imitates (see
 spec/implementers.md). A request it cannot make sense of (not JSON, an unknown
 ``cmd``) is answered with ``{"seq": ..., "error": "MALFORMED_INPUT",
-"detail": ...}``, so the runner reports it instead of waiting.
+"detail": ...}``, so the runner reports it instead of waiting; a request line
+longer than the runner's own answer-line limit (16 MiB) too, and the adapter
+then stops with status 2 instead of buffering a line that may never end.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from typing import IO, Any
 from clearspec import __version__
 from clearspec.errors import ErrorCode
 from clearspec_tools.vectors.case import ParamsCache, answer
+from clearspec_tools.vectors.protocol import MAX_LINE
 
 PROTOCOL_VERSION = 1
+OVERSIZE = f"a request line longer than {MAX_LINE} bytes"
 IMPLEMENTATION = {"name": "clearspec-reference", "version": __version__, "language": "python"}
 
 
@@ -40,9 +44,19 @@ def respond(message: Any, cache: ParamsCache) -> dict[str, Any] | None:
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
-    """Answer requests until ``stop`` or the end of the input."""
+    """Answer requests until ``stop`` or the end of the input. A request line longer
+    than ``MAX_LINE`` bytes before its newline (the runner's limit on an answer line) is answered with
+    MALFORMED_INPUT and ends the exchange with status 2: its end is never read (it
+    may not have one), so the next line could not be found."""
     cache = ParamsCache()
-    for line in stdin:
+    while True:
+        line = stdin.readline(MAX_LINE + 1)
+        if not line:
+            return 0
+        if len(line) > MAX_LINE and not line.endswith(b"\n"):  # MAX_LINE bytes and more to come
+            _reply(stdout, {"seq": None, "error": ErrorCode.MALFORMED_INPUT.value, "detail": OVERSIZE})
+            print(f"clearspec adapter: {OVERSIZE}: stopped", file=sys.stderr)
+            return 2
         try:
             message = json.loads(line)
         except (ValueError, RecursionError):
@@ -56,9 +70,12 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
             reply = respond(message, cache)
         if reply is None:
             return 0
-        stdout.write(json.dumps(reply, separators=(",", ":")).encode("ascii") + b"\n")
-        stdout.flush()
-    return 0
+        _reply(stdout, reply)
+
+
+def _reply(stdout: IO[bytes], reply: dict[str, Any]) -> None:
+    stdout.write(json.dumps(reply, separators=(",", ":")).encode("ascii") + b"\n")
+    stdout.flush()
 
 
 def main() -> int:

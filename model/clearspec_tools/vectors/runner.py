@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import shlex
 import sys
 import threading
@@ -84,6 +85,8 @@ def _check_case(case: Any, where: str) -> dict[str, Any]:
             raise SuiteError(f"{where}: steps[{i}].expected.accepted must be true or false")
     if "expected_error" in case and (steps or not isinstance(case["expected_error"], str)):
         raise SuiteError(f"{where}: a case with expected_error has no steps")
+    if not isinstance(case.get("suite_version", ""), str):
+        raise SuiteError(f"{where}: suite_version must be a string")
     return case
 
 
@@ -112,11 +115,12 @@ def _read_lines(path: Path) -> Iterator[tuple[int, Any]]:
 
 def load_suite(path: Path) -> Suite:
     """VEC-1: a suite directory, a ``bundle.jsonl`` or one case file."""
-    if path.is_dir():
+    # os.path's tests, not Path's: a name over 255 bytes is "not there", not an OSError.
+    if os.path.isdir(path):
         bundle, index = path / "bundle.jsonl", path / "index.json"
-        if bundle.is_file():
+        if os.path.isfile(bundle):
             cases = [_check_case(c, f"{bundle}:{n}") for n, c in _read_lines(bundle)]
-        elif index.is_file():
+        elif os.path.isfile(index):
             data = _read_json(index)
             entries = data.get("cases") if isinstance(data, dict) else None
             if not isinstance(entries, list):
@@ -136,7 +140,7 @@ def load_suite(path: Path) -> Suite:
             )
     elif path.suffix == ".jsonl":
         cases = [_check_case(c, f"{path}:{n}") for n, c in _read_lines(path)]
-    elif path.exists():  # a device or FIFO is named as such by the input boundary
+    elif os.path.exists(path):  # a device or FIFO is named as such by the input boundary
         cases = [_check_case(_read_json(path), str(path))]
     else:
         raise SuiteError(f"{path}: no such file or directory")
