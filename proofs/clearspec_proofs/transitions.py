@@ -167,6 +167,13 @@ def _fill(world: World, side: Side, market: str | None = None) -> SettleTrades:
     )
 
 
+def _liquidation(world: World) -> Liquidate:
+    """a1 takes a fill of a0's position in the role PERPETUAL, every number symbolic."""
+    return Liquidate(
+        world.role(PERPETUAL), "a0", "a1", world.var("fill.size"), world.var("fill.price"), world.var("fee")
+    )
+
+
 def _two_fills(world: World) -> SettleTrades:
     """TRD-4 over a batch in two markets: a0 sells to a1 in the first perpetual,
     a2 buys from a1 in the second; a1 trades in both, and each fill counts only
@@ -287,9 +294,7 @@ CASES: tuple[TransitionCase, ...] = (
         "liquidate",
         "LIQ-1..LIQ-7",
         LIQUIDATION,
-        lambda w: Liquidate(
-            w.role(PERPETUAL), "a0", "a1", w.var("fill.size"), w.var("fill.price"), w.var("fee")
-        ),
+        _liquidation,
         needs=(PERPETUAL,),
     ),
     TransitionCase(
@@ -401,9 +406,7 @@ CASES: tuple[TransitionCase, ...] = (
         "liquidate-first-in-block",
         "LIQ-1..LIQ-7",
         FIRST_IN_BLOCK,
-        lambda w: Liquidate(
-            w.role(PERPETUAL), "a0", "a1", w.var("fill.size"), w.var("fill.price"), w.var("fee")
-        ),
+        _liquidation,
         needs=(PERPETUAL,),
         fits=_first_in_block_fits,
     ),
