@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import icontract
 import pytest
 
 from clearspec import collateral, transition
@@ -27,7 +28,14 @@ from clearspec.errors import ErrorCode
 from clearspec.invariants import set_slow_checks, slow_checks
 from clearspec.state import Ledger
 from clearspec_proofs import lemmas
-from clearspec_proofs.counterexample import VECTOR_CODEC_ENV, Counterexample, Obligation, record, vector_input
+from clearspec_proofs.counterexample import (
+    VECTOR_CODEC_ENV,
+    Counterexample,
+    Obligation,
+    record,
+    run_model,
+    vector_input,
+)
 from clearspec_proofs.engine import Result, check_case, check_lemmas
 from clearspec_proofs.invariants import register_invariant, unregister_invariant
 from clearspec_proofs.minimise import MINIMISE_ENV
@@ -371,3 +379,20 @@ def test_the_vector_comes_from_the_codec_the_caller_names(monkeypatch: pytest.Mo
     assert vector_input(ledger, action) is None
     where = Obligation("x/inductive/y", "INV-1", "inductive", "x", "y")
     assert record(where, confirmed=False, how="", action=action, ledger=ledger)["vector"] is None
+
+
+def test_a_broken_contracts_message_names_its_file_the_same_on_every_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A saved counterexample's message names ``package/module.py``, not the
+    folder this checkout happens to live in."""
+    ledger = example_genesis()
+    monkeypatch.setattr(transition, "step", _broken_step)
+    violation = run_model(ledger, Deposit("alice", "USDC", 1), "step").violation
+    assert violation.startswith("File tests/test_counterexamples.py, line "), violation
+    assert os.sep + "tests" + os.sep not in violation
+
+
+@icontract.ensure(lambda result: result is None, "planted: always broken")
+def _broken_step(ledger: Ledger, action: Any) -> Any:
+    return ledger

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -180,6 +181,21 @@ class Ran:
     violation: str = ""
 
 
+_WHERE = re.compile(r"^File (?P<path>.+), line (?P<line>\d+) in (?P<rest>.*)$")
+
+
+def violation_line(violation: icontract.ViolationError) -> str:
+    """The first line of a broken contract's message, its file named as
+    ``package/module.py``: the same on every machine, so a counterexample
+    saved here reads the same elsewhere."""
+    first = str(violation).splitlines()[0]
+    where = _WHERE.match(first)
+    if where is None:
+        return first
+    folder, name = os.path.split(where["path"])
+    return f"File {os.path.basename(folder)}/{name}, line {where['line']} in {where['rest']}"
+
+
 def run_model(ledger: Ledger, action: Action, run: str) -> Ran:
     """Run ``step`` or ``apply`` (``run``) on concrete values. A broken contract
     is a failed obligation to report, not a crash of the prover: it is caught.
@@ -190,13 +206,13 @@ def run_model(ledger: Ledger, action: Action, run: str) -> Ran:
             # Looked up at the call: a test plants its bug in the module.
             return Ran(outcome=transition.step(ledger, action))
         except icontract.ViolationError as violation:
-            return Ran(violation=str(violation).splitlines()[0])
+            return Ran(violation=violation_line(violation))
     previous = slow_checks()
     set_slow_checks(True)
     try:
         return Ran(after=transition.apply(ledger, action))
     except icontract.ViolationError as violation:
-        return Ran(violation=str(violation).splitlines()[0])
+        return Ran(violation=violation_line(violation))
     except ClearingError as error:
         return Ran(rejected=error)
     finally:

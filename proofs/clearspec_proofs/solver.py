@@ -290,10 +290,10 @@ def _default_cache_dir() -> Path:
 class ProofCache:
     """Answers on disk, one small JSON file per key, written atomically (a
     temporary file renamed into place), so workers may share the directory.
-    A sat answer asked for its model keeps the model's constants with it
-    (:func:`model_values`); a model that interprets a function (Z3's ``div0``
-    for a division by a zero the query allows) is not kept, and a caller that
-    needs it solves again (same text, same limit, same model)."""
+    A sat answer asked for its model keeps the model with it
+    (:func:`model_values`: its constants, and Z3's ``div0``/``mod0`` when each
+    is one constant); a model that interprets more is not kept, and a caller
+    that needs it solves again (same text, same limit, same model)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -455,10 +455,9 @@ def solve_text(text: str, limit: int, want_model: bool = False) -> Outcome:
     if rebuilt is not None:
         return Outcome(z3.sat, rebuilt, "", limit, cached=True)
     answer, model, reason = _solve(text, limit, want_model)
-    if cache is not None and (hit is None or model is not None):
-        kept = model_values(model) if model is not None else None
-        if hit is None or kept is not None:
-            cache.put(key, str(answer), reason, kept)
+    kept = model_values(model) if model is not None else None
+    if cache is not None and (hit is None or kept is not None):
+        cache.put(key, str(answer), reason, kept)
     return Outcome(answer, model, reason, limit)
 
 

@@ -13,15 +13,13 @@ keep is then visible here, not as a generator error.
 
 from __future__ import annotations
 
-import gzip
 import sys
 from collections import Counter
 from pathlib import Path
 
 from clearspec_tools.vectors.case import ParamsCache
-from clearspec_tools.vectors.codec import canonical_bytes, digest
 from clearspec_tools.vectors.generate import GeneratorError, build_case, unit_drafts
-from clearspec_tools.vectors.record import CORPUS, read_corpus
+from clearspec_tools.vectors.record import CORPUS, read_corpus, write_corpus
 
 
 def prune(path: Path = CORPUS) -> Counter[str]:
@@ -39,12 +37,7 @@ def prune(path: Path = CORPUS) -> Counter[str]:
             dropped[record["source"]] += 1
             continue
         kept.append(record)
-    used = {record["params"] for record in kept}
-    lines = [canonical_bytes({"params": {key: value for key, value in params.items() if key in used}})]
-    by_key = {digest([r["params"], r["pre_state"], r["action"]]): r for r in kept}
-    lines += [canonical_bytes(by_key[key]) for key in sorted(by_key)]
-    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
-        out.write(b"\n".join(lines) + b"\n")
+    write_corpus(path, params, kept)
     return dropped
 
 

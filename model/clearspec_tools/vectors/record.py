@@ -113,13 +113,21 @@ class Recorder:
         self.records[key] = record
 
     def write(self, path: Path) -> int:
-        """Write the corpus deterministically (sorted, gzip without a timestamp)."""
-        lines = [canonical_bytes({"params": self.params})]
-        lines += [canonical_bytes(self.records[key]) for key in sorted(self.records)]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
-            out.write(b"\n".join(lines) + b"\n")
+        """Write the corpus (see :func:`write_corpus`)."""
+        write_corpus(path, self.params, list(self.records.values()))
         return len(self.records)
+
+
+def write_corpus(path: Path, params: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """Write a corpus deterministically: the parameter sets the records name,
+    then the records sorted by their key (a record once), gzip without a timestamp."""
+    used = {record["params"] for record in records}
+    by_key = {digest([r["params"], r["pre_state"], r["action"]]): r for r in records}
+    lines = [canonical_bytes({"params": {key: value for key, value in params.items() if key in used}})]
+    lines += [canonical_bytes(by_key[key]) for key in sorted(by_key)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+        out.write(b"\n".join(lines) + b"\n")
 
 
 def read_corpus(path: Path = CORPUS) -> tuple[dict[str, Any], list[dict[str, Any]]]:
